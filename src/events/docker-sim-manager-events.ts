@@ -1,0 +1,30 @@
+import type { DockerSimError } from '../errors/docker-sim-error.js';
+import type { SimJob } from '../job/sim-job.js';
+import type { JobResult, RunSummary } from '../job/job-result.js';
+
+/**
+ * The events of a `DockerSimManager`, with their payloads. Payloads are plain objects, the job first.
+ * Listeners are for watching: a listener that throws is reported through `listener:error` and never breaks a run.
+ *
+ * @example
+ * ```ts
+ * manager.on('job:succeeded', ({ job, result }) => console.log(`${job.name} took ${result.durationMs} ms`));
+ * ```
+ */
+export interface DockerSimManagerEvents {
+  'run:started': (payload: { runId: string; jobs: readonly SimJob[] }) => void;
+  'image:ready': (payload: { image: string; id: string; digests: readonly string[]; wasPulled: boolean }) => void;
+  'job:queued': (payload: { job: SimJob }) => void;
+  'job:started': (payload: { job: SimJob; containerId: string; attempt: number }) => void;
+  'job:log': (payload: { job: SimJob; stream: 'stdout' | 'stderr'; line: string }) => void;
+  'job:succeeded': (payload: { job: SimJob; result: JobResult }) => void;
+  'job:failed': (payload: { job: SimJob; result: JobResult; error: DockerSimError }) => void;
+  'job:cancelled': (payload: { job: SimJob; result: JobResult }) => void;
+  'run:finished': (payload: { summary: RunSummary }) => void;
+  /** Something went wrong that did not fail a job (for instance a container that could not be removed). */
+  'run:warning': (payload: { message: string; error?: unknown }) => void;
+  /** A listener threw or rejected; the run went on. */
+  'listener:error': (payload: { event: string; error: unknown }) => void;
+}
+
+export type DockerSimManagerEventName = keyof DockerSimManagerEvents;

@@ -1,0 +1,29 @@
+export { DockerSimManager, type StartComputationOptions } from './manager/docker-sim-manager.js';
+export type { DockerSimManagerOptions, PullPolicy } from './manager/docker-sim-manager-options.js';
+export { LABELS } from './manager/labels.js';
+export { SimJob, type SimJobOptions } from './job/sim-job.js';
+export type { JobSettings, TemplateSpec } from './job/job-settings.js';
+export type { JobStatus } from './job/job-status.js';
+export type { JobResult, RunSummary } from './job/job-result.js';
+export type { DockerSimManagerEvents, DockerSimManagerEventName } from './events/docker-sim-manager-events.js';
+export { DockerSimError, isDockerSimError, type DockerSimErrorCode } from './errors/docker-sim-error.js';
+export { ValidationError } from './errors/validation-error.js';
+export { DockerUnavailableError } from './errors/docker-unavailable-error.js';
+export { ImageNotFoundError } from './errors/image-not-found-error.js';
+export { JobExitError } from './errors/job-exit-error.js';
+export { EngineError } from './errors/engine-error.js';
+export { JobCancelledError } from './errors/job-cancelled-error.js';
+export { RunInProgressError } from './errors/run-in-progress-error.js';
+export { DockerodeRuntime, type DockerConnection } from './runtime/dockerode-runtime.js';
+export type {
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerOutput,
+  ContainerSummary,
+  BindMount,
+  ExitWaiter,
+  ImageInfo,
+  PullProgress,
+  RegistryCredentials,
+} from './runtime/container-runtime.js';

@@ -1,0 +1,190 @@
+import { EngineError } from '../errors/engine-error.js';
+import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
+import { JobCancelledError } from '../errors/job-cancelled-error.js';
+import { JobExitError } from '../errors/job-exit-error.js';
+import { packTemplates, type PackOwner, type ResolvedTemplate } from '../archive/pack-templates.js';
+import type { ContainerRuntime, ContainerSpec, ExitWaiter } from '../runtime/container-runtime.js';
+import { LogSink, type OutputStreamName } from './log-sink.js';
+
+/** Everything one attempt of a job needs. */
+export interface ContainerJobExecution {
+  jobName: string;
+  spec: ContainerSpec;
+  templates: readonly ResolvedTemplate[];
+  owner: PackOwner;
+  logFile: string;
+  runtime: ContainerRuntime;
+  signal: AbortSignal;
+  stopGracePeriodMs: number;
+  /** How long the output streams may take to end after the exit code arrived, before the logs are re-read. */
+  logGraceMs: number;
+  /** How often a running container is inspected in case the engine never answers the wait. */
+  waitCheckIntervalMs: number;
+  onStarted(containerId: string): void;
+  onLine?: ((stream: OutputStreamName, line: string) => void) | undefined;
+  /** Removal happens off the job's critical path; the run awaits it before it ends. */
+  scheduleRemoval(containerId: string): void;
+}
+
+/** How one attempt ended. */
+export interface ContainerJobOutcome {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  exitCode: number | null;
+  containerId: string | null;
+  startedAt: Date | null;
+  finishedAt: Date;
+  error?: DockerSimError;
+}
+
+function delay(ms: number): { promise: Promise<'timeout'>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/**
+ * Resolves with the exit code from the engine's wait, or from `inspect` when the wait never answers (the
+ * engine dropped the connection): a job can never hang on a lost wait.
+ */
+async function guardedExit(
+  execution: ContainerJobExecution,
+  containerId: string,
+  waiter: ExitWaiter,
+): Promise<{ exitCode: number }> {
+  let timer: NodeJS.Timeout | undefined;
+  let isDone = false;
+  const watchdog = new Promise<{ exitCode: number }>((resolve, reject) => {
+    const check = async (): Promise<void> => {
+      try {
+        const state = await execution.runtime.inspectContainer(containerId);
+        if (isDone) return;
+        if (state === undefined) {
+          reject(new EngineError('wait for the container', `Container ${containerId.slice(0, 12)} of job ${execution.jobName} disappeared while it ran.`));
+          return;
+        }
+        if (!state.isRunning && state.status !== 'created') {
+          resolve({ exitCode: state.exitCode });
+          return;
+        }
+      } catch (error) {
+        if (!isDone) reject(error as Error);
+        return;
+      }
+      if (!isDone) timer = setTimeout(() => void check(), execution.waitCheckIntervalMs);
+    };
+    timer = setTimeout(() => void check(), execution.waitCheckIntervalMs);
+  });
+  try {
+    return await Promise.race([waiter.exited, watchdog]);
+  } finally {
+    isDone = true;
+    clearTimeout(timer);
+    waiter.cancel();
+  }
+}
+
+function asJobError(error: unknown, operation: string): DockerSimError {
+  if (isDockerSimError(error)) return error;
+  return new EngineError(operation, `Job failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}
+
+/**
+ * Runs one attempt of a job in a fresh container: create, copy templates in, attach, register the wait, start,
+ * stream the output to the log, collect the exit code, then hand the container to removal. Never rejects: every
+ * failure becomes a failed or cancelled outcome.
+ */
+export async function runContainerJob(execution: ContainerJobExecution): Promise<ContainerJobOutcome> {
+  const { runtime, signal, spec } = execution;
+  let containerId: string | null = null;
+  let startedAt: Date | null = null;
+  let exitCode: number | null = null;
+  let sink: LogSink | undefined;
+  let stage = 'create the container';
+  const outcome = (status: ContainerJobOutcome['status'], error?: DockerSimError): ContainerJobOutcome => ({
+    status,
+    exitCode,
+    containerId,
+    startedAt,
+    finishedAt: new Date(),
+    ...(error ? { error } : {}),
+  });
+  const cancelled = (): ContainerJobOutcome => outcome('cancelled', new JobCancelledError(execution.jobName));
+
+  try {
+    if (signal.aborted) return cancelled();
+    sink = new LogSink(execution.logFile, execution.onLine);
+    containerId = await runtime.createContainer(spec);
+    if (execution.templates.length > 0) {
+      stage = 'copy templates into the container';
+      await runtime.putArchive(containerId, '/', packTemplates(execution.templates, execution.owner));
+    }
+    stage = 'attach to the container';
+    const output = await runtime.attach(containerId);
+    const logSink = sink;
+    const followed = Promise.all([logSink.follow('stdout', output.stdout), logSink.follow('stderr', output.stderr)]);
+    let waiter: ExitWaiter;
+    try {
+      waiter = await runtime.waitForExit(containerId);
+    } catch (error) {
+      output.close();
+      throw error;
+    }
+    if (signal.aborted) {
+      waiter.cancel();
+      output.close();
+      return cancelled();
+    }
+    stage = 'start the container';
+    const id = containerId;
+    const stopOnAbort = (): void => {
+      runtime.stop(id, execution.stopGracePeriodMs).catch(() => undefined);
+    };
+    try {
+      await runtime.start(id);
+    } catch (error) {
+      waiter.cancel();
+      output.close();
+      throw error;
+    }
+    startedAt = new Date();
+    execution.onStarted(id);
+    signal.addEventListener('abort', stopOnAbort, { once: true });
+    stage = 'wait for the container to exit';
+    try {
+      exitCode = (await guardedExit(execution, id, waiter)).exitCode;
+    } finally {
+      signal.removeEventListener('abort', stopOnAbort);
+    }
+
+    // The exit code is in; the attach stream should end at once. Bound that wait: after the grace, drop the
+    // stream and read whatever it missed from the engine's log.
+    stage = 'collect the logs';
+    const grace = delay(execution.logGraceMs);
+    const drained = await Promise.race([followed.then(() => 'ended' as const), grace.promise]);
+    grace.cancel();
+    if (drained === 'timeout') {
+      output.close();
+      await Promise.race([followed, delay(1000).promise]);
+      const logs = await runtime.readLogs(id);
+      for (const name of ['stdout', 'stderr'] as const) {
+        const missing = logs[name].subarray(logSink.bytes[name]);
+        if (missing.length > 0) logSink.write(name, missing);
+      }
+    }
+    await logSink.close();
+    sink = undefined;
+
+    if (signal.aborted) return cancelled();
+    if (exitCode === 0) return outcome('succeeded');
+    const state = await runtime.inspectContainer(id).catch(() => undefined);
+    return outcome('failed', new JobExitError(execution.jobName, exitCode, state?.isOomKilled ?? false));
+  } catch (error) {
+    if (signal.aborted) return cancelled();
+    return outcome('failed', asJobError(error, stage));
+  } finally {
+    if (sink) await sink.close().catch(() => undefined);
+    if (containerId !== null) execution.scheduleRemoval(containerId);
+  }
+}

@@ -1,0 +1,89 @@
+import { constants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ValidationError } from '../errors/validation-error.js';
+import type { ResolvedTemplate } from '../archive/pack-templates.js';
+import type { NormalizedTemplate } from '../job/job-settings.js';
+
+/** The dataDirectory must be a writable folder, or creatable under a writable folder. Creates nothing. */
+export async function checkDataDirectory(dataDirectory: string): Promise<void> {
+  let probe = dataDirectory;
+  for (;;) {
+    const info = await stat(probe).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return undefined;
+      throw new ValidationError('dataDirectory', dataDirectory, `Cannot use \`dataDirectory\` '${dataDirectory}': ${error.message}.`, { cause: error });
+    });
+    if (info !== undefined) {
+      if (!info.isDirectory()) {
+        throw new ValidationError(
+          'dataDirectory',
+          dataDirectory,
+          probe === dataDirectory
+            ? `\`dataDirectory\` '${dataDirectory}' is a file, not a folder. Choose a folder path.`
+            : `\`dataDirectory\` '${dataDirectory}' cannot be created: '${probe}' is a file.`,
+        );
+      }
+      try {
+        await access(probe, constants.W_OK | constants.X_OK);
+      } catch (error) {
+        throw new ValidationError(
+          'dataDirectory',
+          dataDirectory,
+          `\`dataDirectory\` '${dataDirectory}' is not writable by this user${probe === dataDirectory ? '' : ` (its nearest existing parent '${probe}' is not)`}. Choose a folder you own or fix its permissions.`,
+          { cause: error },
+        );
+      }
+      return;
+    }
+    const parent = path.dirname(probe);
+    if (parent === probe) return;
+    probe = parent;
+  }
+}
+
+/** A job's folder may exist only while empty: outputs of an earlier run are never overwritten. */
+export async function checkOutputDirIsFree(jobName: string, outputDir: string): Promise<void> {
+  const entries = await readdir(outputDir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    if (error.code === 'ENOTDIR') return ['(a file)'];
+    throw error;
+  });
+  if (entries.length > 0) {
+    throw new ValidationError(
+      `jobs[${jobName}]`,
+      outputDir,
+      `The output folder of job ${jobName} (${outputDir}) already holds files from an earlier run. Nothing was overwritten: move or remove that folder, rename the job, or choose another dataDirectory.`,
+    );
+  }
+}
+
+/** Checks each template source exists and is readable, and places it in the container. */
+export async function resolveTemplates(
+  jobName: string,
+  templates: readonly NormalizedTemplate[],
+  mountPath: string,
+): Promise<ResolvedTemplate[]> {
+  return Promise.all(
+    templates.map(async (template, index): Promise<ResolvedTemplate> => {
+      if (template.kind === 'content') return template;
+      const field = `jobs[${jobName}].templates[${index}]`;
+      let isDirectory: boolean;
+      try {
+        isDirectory = (await stat(template.source)).isDirectory();
+        await access(template.source, constants.R_OK);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new ValidationError(
+          field,
+          template.source,
+          code === 'ENOENT'
+            ? `Template source '${template.source}' of job ${jobName} does not exist. Relative paths are resolved from the folder the SimJob was made in.`
+            : `Template source '${template.source}' of job ${jobName} cannot be read (${code}).`,
+          { cause: error },
+        );
+      }
+      const target = template.target ?? path.posix.join(mountPath, path.basename(template.source));
+      return { kind: 'path', source: template.source, target, isDirectory };
+    }),
+  );
+}

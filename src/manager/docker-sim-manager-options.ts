@@ -1,0 +1,94 @@
+import os from 'node:os';
+import path from 'node:path';
+import { ValidationError, describeValue } from '../errors/validation-error.js';
+import { normalizeSettings, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
+import type { ContainerRuntime } from '../runtime/container-runtime.js';
+import type { DockerConnection } from '../runtime/dockerode-runtime.js';
+
+/** When to pull the image. */
+export type PullPolicy = 'always' | 'missing' | 'never';
+
+/** Options of a `DockerSimManager`. */
+export interface DockerSimManagerOptions {
+  /** The simulation image: `'name'`, `'registry/name:tag'` or `'name@sha256:...'`. */
+  image: string;
+  /** Tag used when `image` carries no tag or digest. @default 'latest' */
+  tag?: string;
+  /** How many containers run at once. @default os.availableParallelism() */
+  maxWorkers?: number;
+  /** Host folder that receives one `job_<name>` folder per job. Created when missing. */
+  dataDirectory: string;
+  /** Where each job's output folder appears inside its container. @default '/mnt/data' */
+  mountPath?: string;
+  /** @default 'missing' */
+  pullPolicy?: PullPolicy;
+  /** A dockerode instance or dockerode options. @default DOCKER_HOST, else the local socket */
+  docker?: DockerConnection;
+  /** Use another container runtime (for instance the in-memory one of `docker-sim-manager/testing`). Overrides `docker`. */
+  runtime?: ContainerRuntime;
+  /** Settings every job inherits; a job's own settings win (env and labels are merged). */
+  defaults?: JobSettings;
+  /** Time a container gets between SIGTERM and SIGKILL when it is stopped. @default 10000 */
+  stopGracePeriodMs?: number;
+}
+
+/** Options after validation. */
+export interface NormalizedManagerOptions {
+  imageReference: string;
+  maxWorkers: number;
+  dataDirectory: string;
+  mountPath: string;
+  pullPolicy: PullPolicy;
+  defaults: NormalizedSettings;
+  stopGracePeriodMs: number;
+}
+
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs']);
+const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
+
+function fail(field: string, value: unknown, expectation: string, hint = ''): never {
+  throw new ValidationError(field, value, `Expected \`${field}\` to be ${expectation}, got ${describeValue(value)}.${hint ? ` ${hint}` : ''}`);
+}
+
+/** `name` + `tag` -> a full reference; a reference with a tag or digest is kept as it is. */
+export function imageReference(image: string, tag: string | undefined): string {
+  const lastSegment = image.slice(image.lastIndexOf('/') + 1);
+  const hasDigest = image.includes('@');
+  const hasTag = lastSegment.includes(':');
+  if (hasDigest || hasTag) {
+    if (tag !== undefined) {
+      throw new ValidationError('tag', tag, `\`image\` '${image}' already names a ${hasDigest ? 'digest' : 'tag'}; remove the \`tag\` option (${describeValue(tag)}) or the tag from \`image\`.`);
+    }
+    return image;
+  }
+  return `${image}:${tag ?? 'latest'}`;
+}
+
+/** Validates the manager's options synchronously; nothing is created. */
+export function normalizeManagerOptions(options: DockerSimManagerOptions): NormalizedManagerOptions {
+  if (typeof options !== 'object' || options === null) fail('options', options, 'an object');
+  const unknown = Object.keys(options).find((key) => !KNOWN.has(key));
+  if (unknown !== undefined) {
+    throw new ValidationError(unknown, (options as unknown as Record<string, unknown>)[unknown], `Unknown option \`${unknown}\`. Check its spelling; job settings go under \`defaults\`.`);
+  }
+  const { image, tag, maxWorkers = os.availableParallelism(), dataDirectory, mountPath = '/mnt/data', pullPolicy = 'missing' } = options;
+  if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) fail('image', image, "an image reference like 'ghcr.io/me/sim:1.0'");
+  if (tag !== undefined && (typeof tag !== 'string' || !/^[\w][\w.-]{0,127}$/.test(tag))) fail('tag', tag, "a tag like 'latest' or '1.2'");
+  if (typeof maxWorkers !== 'number' || !Number.isInteger(maxWorkers) || maxWorkers < 1) fail('maxWorkers', maxWorkers, 'an integer >= 1');
+  if (typeof dataDirectory !== 'string' || dataDirectory.trim() === '') fail('dataDirectory', dataDirectory, 'a host folder path');
+  if (typeof mountPath !== 'string' || !mountPath.startsWith('/') || mountPath === '/') fail('mountPath', mountPath, "an absolute container path other than '/', like '/mnt/data'");
+  if (!PULL_POLICIES.includes(pullPolicy)) fail('pullPolicy', pullPolicy, "'always', 'missing' or 'never'");
+  const stopGracePeriodMs = options.stopGracePeriodMs ?? 10_000;
+  if (typeof stopGracePeriodMs !== 'number' || !Number.isFinite(stopGracePeriodMs) || stopGracePeriodMs < 0) {
+    fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
+  }
+  return {
+    imageReference: imageReference(image, tag),
+    maxWorkers,
+    dataDirectory: path.resolve(dataDirectory),
+    mountPath: path.posix.normalize(mountPath).replace(/\/$/, ''),
+    pullPolicy,
+    defaults: options.defaults === undefined ? {} : normalizeSettings(options.defaults, 'defaults.'),
+    stopGracePeriodMs,
+  };
+}

@@ -1,0 +1,304 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import pLimit from 'p-limit';
+import { ImageNotFoundError } from '../errors/image-not-found-error.js';
+import { RunInProgressError } from '../errors/run-in-progress-error.js';
+import { ValidationError, describeValue } from '../errors/validation-error.js';
+import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
+import { mergeSettings } from '../job/job-settings.js';
+import type { JobResult, RunSummary } from '../job/job-result.js';
+import { runContainerJob } from '../job/run-container-job.js';
+import { SimJob, type SimJobOptions } from '../job/sim-job.js';
+import type { ResolvedTemplate } from '../archive/pack-templates.js';
+import type { ContainerRuntime, ContainerSpec, ImageInfo } from '../runtime/container-runtime.js';
+import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
+import { LABELS } from './labels.js';
+import { checkDataDirectory, checkOutputDirIsFree, resolveTemplates } from './check-run-inputs.js';
+import { normalizeManagerOptions, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
+
+/** Options of one run. */
+export interface StartComputationOptions {
+  /** Aborting it cancels the run: queued jobs never start, running containers are stopped and removed. */
+  signal?: AbortSignal;
+}
+
+interface PreparedJob {
+  job: SimJob;
+  spec: ContainerSpec;
+  templates: ResolvedTemplate[];
+  outputDir: string;
+  logFile: string;
+}
+
+/** Timings of the engine watchdogs; internal knobs, exposed for tests of the fake runtime. */
+const LOG_GRACE_MS = 2_000;
+const WAIT_CHECK_INTERVAL_MS = 15_000;
+
+/**
+ * Runs many containerized simulation jobs in parallel on a Docker engine, one output folder per job.
+ *
+ * @example
+ * ```ts
+ * import { DockerSimManager, SimJob } from 'docker-sim-manager';
+ *
+ * const manager = new DockerSimManager({ image: 'monte-carlo-pi', maxWorkers: 4, dataDirectory: './out' });
+ * for (let i = 1; i <= 19; i++) manager.addSimJob(new SimJob({ name: `IT${i}`, command: `-o /mnt/data -r ${i} -i 100` }));
+ * manager.on('job:succeeded', ({ job, result }) => console.log(job.name, result.durationMs));
+ * const summary = await manager.startComputation();
+ * console.log(`${summary.succeeded}/${summary.total} succeeded`);
+ * ```
+ */
+export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
+  /** The validated options. */
+  readonly config: Readonly<NormalizedManagerOptions>;
+  private readonly runtime: ContainerRuntime;
+  private readonly jobs = new Map<string, SimJob>();
+  private activeRun: AbortController | undefined;
+
+  constructor(options: DockerSimManagerOptions) {
+    super();
+    this.config = Object.freeze(normalizeManagerOptions(options));
+    this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
+  }
+
+  /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
+  get endpoint(): string {
+    return this.runtime.endpoint;
+  }
+
+  /** Every job added, in the order they were added. */
+  get simJobs(): readonly SimJob[] {
+    return [...this.jobs.values()];
+  }
+
+  /** Adds one job (a `SimJob` or its options). Names must be unique within the manager. */
+  addSimJob(job: SimJob | SimJobOptions): SimJob {
+    if (this.activeRun) {
+      throw new ValidationError('job', job instanceof SimJob ? job.name : job?.name, 'Jobs cannot be added while a run is in progress; add them before startComputation() or after it resolved.');
+    }
+    const simJob = job instanceof SimJob ? job : new SimJob(job);
+    if (this.jobs.has(simJob.name)) {
+      throw new ValidationError('name', simJob.name, `A job named '${simJob.name}' was already added to this manager. Job names must be unique: they name the output folders.`);
+    }
+    this.jobs.set(simJob.name, simJob);
+    return simJob;
+  }
+
+  /** Adds many jobs; nothing is added when one of them is invalid. */
+  addSimJobs(jobs: Iterable<SimJob | SimJobOptions>): SimJob[] {
+    const list = [...jobs].map((job) => (job instanceof SimJob ? job : new SimJob(job)));
+    const seen = new Set<string>();
+    for (const job of list) {
+      if (this.jobs.has(job.name) || seen.has(job.name)) {
+        throw new ValidationError('name', job.name, `A job named '${job.name}' appears twice. Job names must be unique: they name the output folders.`);
+      }
+      seen.add(job.name);
+    }
+    return list.map((job) => this.addSimJob(job));
+  }
+
+  /** Cancels the run in progress, as aborting its signal would. */
+  cancel(): void {
+    this.activeRun?.abort();
+  }
+
+  /**
+   * Runs every job that has not run yet and resolves with a summary once all of them ended, failed or not.
+   * Rejects only for problems of the whole run (`ValidationError`, `DockerUnavailableError`, `ImageNotFoundError`,
+   * `RunInProgressError`), always before any container is created.
+   */
+  async startComputation(options: StartComputationOptions = {}): Promise<RunSummary> {
+    if (this.activeRun) throw new RunInProgressError();
+    const controller = new AbortController();
+    this.activeRun = controller;
+    const onAbort = (): void => controller.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    if (options.signal?.aborted) controller.abort();
+    try {
+      return await this.run(controller.signal);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      this.activeRun = undefined;
+    }
+  }
+
+  private async run(signal: AbortSignal): Promise<RunSummary> {
+    const started = Date.now();
+    const jobs = this.simJobs.filter((job) => job.status === 'pending');
+    const { config, runtime } = this;
+
+    // Everything that can be wrong with the input is found before the engine is touched.
+    await checkDataDirectory(config.dataDirectory);
+    const owner = this.containerOwner();
+    const prepared = await Promise.all(jobs.map((job) => this.prepare(job, owner)));
+    await runtime.ping();
+    const image = await this.resolveImage();
+
+    const runId = randomUUID().replace(/-/g, '').slice(0, 12);
+    this.safeEmit('run:started', { runId, jobs });
+    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digests: image.info.repoDigests, wasPulled: image.wasPulled });
+    await mkdir(config.dataDirectory, { recursive: true });
+
+    const removals = new Set<Promise<void>>();
+    const scheduleRemoval = (containerId: string): void => {
+      const removal = runtime
+        .remove(containerId)
+        .catch((error: unknown) => this.safeEmit('run:warning', { message: `Container ${containerId.slice(0, 12)} could not be removed: ${(error as Error).message}`, error }))
+        .finally(() => removals.delete(removal));
+      removals.add(removal);
+    };
+
+    const limit = pLimit(config.maxWorkers);
+    for (const item of prepared) {
+      item.job.transition('queued');
+      this.safeEmit('job:queued', { job: item.job });
+    }
+    const results = await Promise.all(
+      prepared.map((item) =>
+        limit(() => this.runJob(item, { runId, imageId: image.info.id, owner, signal, scheduleRemoval })),
+      ),
+    );
+    while (removals.size > 0) await Promise.all(removals);
+
+    const summary: RunSummary = {
+      runId,
+      total: results.length,
+      succeeded: results.filter((r) => r.status === 'succeeded').length,
+      failed: results.filter((r) => r.status === 'failed').length,
+      cancelled: results.filter((r) => r.status === 'cancelled').length,
+      durationMs: Date.now() - started,
+      results,
+    };
+    this.safeEmit('run:finished', { summary });
+    return summary;
+  }
+
+  private async runJob(
+    item: PreparedJob,
+    run: { runId: string; imageId: string; owner: { uid: number; gid: number }; signal: AbortSignal; scheduleRemoval(id: string): void },
+  ): Promise<JobResult> {
+    const { job } = item;
+    let startedAt: Date | null = null;
+    const outcome = run.signal.aborted
+      ? undefined
+      : await (async () => {
+          await mkdir(item.outputDir, { recursive: true });
+          job.transition('running');
+          return runContainerJob({
+            jobName: job.name,
+            spec: { ...item.spec, image: run.imageId, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
+            templates: item.templates,
+            owner: run.owner,
+            logFile: item.logFile,
+            runtime: this.runtime,
+            signal: run.signal,
+            stopGracePeriodMs: this.config.stopGracePeriodMs,
+            logGraceMs: LOG_GRACE_MS,
+            waitCheckIntervalMs: WAIT_CHECK_INTERVAL_MS,
+            onStarted: (containerId) => {
+              startedAt = new Date();
+              this.safeEmit('job:started', { job, containerId, attempt: 1 });
+            },
+            onLine: this.listenerCount('job:log') > 0 ? (stream, line) => this.safeEmit('job:log', { job, stream, line }) : undefined,
+            scheduleRemoval: run.scheduleRemoval,
+          });
+        })();
+    const finishedAt = outcome?.finishedAt ?? new Date();
+    const status = outcome?.status ?? 'cancelled';
+    const result: JobResult = {
+      name: job.name,
+      status,
+      exitCode: outcome?.exitCode ?? null,
+      attempts: outcome?.containerId ? 1 : 0,
+      containerId: outcome?.containerId ?? null,
+      outputDir: item.outputDir,
+      logFile: item.logFile,
+      startedAt,
+      finishedAt,
+      durationMs: startedAt === null ? 0 : finishedAt.getTime() - (startedAt as Date).getTime(),
+      imageId: run.imageId,
+      ...(outcome?.error ? { error: outcome.error } : {}),
+    };
+    job.transition(status, result);
+    if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
+    else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
+    else if (result.error) this.safeEmit('job:failed', { job, result, error: result.error });
+    return result;
+  }
+
+  private async prepare(job: SimJob, owner: { uid: number; gid: number }): Promise<PreparedJob> {
+    const { config } = this;
+    const settings = mergeSettings(config.defaults, job.settings);
+    const outputDir = path.join(config.dataDirectory, `job_${job.name}`);
+    await checkOutputDirIsFree(job.name, outputDir);
+    const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
+    const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
+    const spec: ContainerSpec = {
+      name: '',
+      image: config.imageReference,
+      ...(settings.argv === undefined ? {} : { cmd: settings.argv }),
+      env: settings.env ?? {},
+      ...(settings.workingDir === undefined ? {} : { workingDir: settings.workingDir }),
+      ...(user === undefined ? {} : { user }),
+      labels: {
+        ...settings.labels,
+        [LABELS.job]: job.name,
+        [LABELS.ownerHost]: os.hostname(),
+        [LABELS.ownerPid]: String(process.pid),
+      },
+      binds: [{ hostPath: outputDir, containerPath: config.mountPath }],
+      ...(settings.network === undefined ? {} : { networkMode: settings.network }),
+      ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
+      ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
+      ...(settings.gpus === undefined ? {} : { gpus: settings.gpus }),
+    };
+    return { job, spec, templates, outputDir, logFile: path.join(outputDir, 'log.txt') };
+  }
+
+  /** The uid:gid containers run as (and templates are owned by): the calling user's on POSIX systems. */
+  private containerOwner(): { uid: number; gid: number } {
+    return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  }
+
+  private async resolveImage(): Promise<{ info: ImageInfo; wasPulled: boolean }> {
+    const { imageReference: reference, pullPolicy } = this.config;
+    if (pullPolicy !== 'always') {
+      const info = await this.runtime.inspectImage(reference);
+      if (info) return { info, wasPulled: false };
+      if (pullPolicy === 'never') {
+        throw new ImageNotFoundError(
+          reference,
+          `Image ${reference} is not on the engine at ${this.runtime.endpoint} and pullPolicy is 'never'. Build it (docker build -t ${reference} .), load it (docker load), or set pullPolicy: 'missing'.`,
+        );
+      }
+    }
+    await this.runtime.pullImage(reference);
+    const info = await this.runtime.inspectImage(reference);
+    if (!info) throw new ImageNotFoundError(reference, `Image ${reference} was pulled but the engine at ${this.runtime.endpoint} does not list it.`);
+    return { info, wasPulled: true };
+  }
+
+  /** Emits to every listener; one that throws or rejects is reported and the others still run. */
+  private safeEmit<E extends keyof DockerSimManagerEvents>(event: E, payload: Parameters<DockerSimManagerEvents[E]>[0]): void {
+    for (const listener of this.listeners(event)) {
+      this.removeListener(event, listener, undefined, true); // drops it only if it was added with once()
+      try {
+        const returned = (listener as (p: typeof payload) => unknown).call(this, payload);
+        if (returned instanceof Promise) returned.catch((error: unknown) => this.reportListenerError(event, error));
+      } catch (error) {
+        this.reportListenerError(event, error);
+      }
+    }
+  }
+
+  private reportListenerError(event: string, error: unknown): void {
+    if (event !== 'listener:error' && this.listenerCount('listener:error') > 0) {
+      this.safeEmit('listener:error', { event, error });
+    } else {
+      process.emitWarning(`docker-sim-manager: a '${event}' listener threw: ${(error as Error)?.message ?? describeValue(error)}`);
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import type { Readable } from 'node:stream';
+
+/** A bind mount of a host folder into a container. */
+export interface BindMount {
+  hostPath: string;
+  containerPath: string;
+  isReadOnly?: boolean;
+}
+
+/** Everything needed to create one job container. Plain data: no engine types leak through. */
+export interface ContainerSpec {
+  name: string;
+  /** Image id or reference. */
+  image: string;
+  /** Arguments appended to the entrypoint (`docker run IMAGE ARGS`). */
+  cmd?: string[];
+  entrypoint?: string[];
+  env: Record<string, string>;
+  workingDir?: string;
+  user?: string;
+  labels: Record<string, string>;
+  binds: BindMount[];
+  networkMode?: string;
+  nanoCpus?: number;
+  memoryBytes?: number;
+  /** `'all'` or a number of GPUs, passed as a DeviceRequest. */
+  gpus?: 'all' | number;
+}
+
+/** What the engine knows about a local image. */
+export interface ImageInfo {
+  id: string;
+  repoDigests: string[];
+  repoTags: string[];
+  entrypoint: string[] | null;
+  cmd: string[] | null;
+  workingDir: string;
+}
+
+/** The state of a container, as far as a job cares. */
+export interface ContainerState {
+  isRunning: boolean;
+  status: string;
+  exitCode: number;
+  isOomKilled: boolean;
+  startedAt?: string;
+  finishedAt?: string;
+}
+
+/** One progress line of an image pull. */
+export interface PullProgress {
+  status: string;
+  layer?: string;
+  current?: number;
+  total?: number;
+}
+
+/** Credentials sent with a pull; never logged. */
+export type RegistryCredentials =
+  | { username: string; password: string; serveraddress: string }
+  | { identitytoken: string; serveraddress: string };
+
+/**
+ * The live output of a container, already demultiplexed. `stdout` and `stderr` end when the container's
+ * output ends; `close()` stops reading (and ends both streams).
+ */
+export interface ContainerOutput {
+  stdout: Readable;
+  stderr: Readable;
+  close(): void;
+}
+
+/** A registered wait for a container's exit. */
+export interface ExitWaiter {
+  exited: Promise<{ exitCode: number }>;
+  /** Stops waiting (the `exited` promise then never settles). */
+  cancel(): void;
+}
+
+/** A container found by label. */
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+  createdAt: number;
+}
+
+/**
+ * The small set of engine operations docker-sim-manager needs. Implementations map engine failures to the
+ * package's typed errors (`DockerUnavailableError`, `ImageNotFoundError`, `EngineError`); callers never see an
+ * engine client's own types or errors.
+ */
+export interface ContainerRuntime {
+  /** A human-readable description of the engine endpoint, for messages (`unix:///var/run/docker.sock`). */
+  readonly endpoint: string;
+  /** True when the engine runs on this machine, so host folders can be bind-mounted. */
+  readonly isLocal: boolean;
+  ping(): Promise<void>;
+  inspectImage(reference: string): Promise<ImageInfo | undefined>;
+  pullImage(
+    reference: string,
+    options?: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void },
+  ): Promise<void>;
+  createContainer(spec: ContainerSpec): Promise<string>;
+  /** Extracts an uncompressed tar stream into the container at `path` (parents of entries are created). */
+  putArchive(containerId: string, path: string, tar: Readable): Promise<void>;
+  /** Attaches to stdout/stderr; call before `start` so no output is missed. */
+  attach(containerId: string): Promise<ContainerOutput>;
+  /**
+   * Registers a wait for the container's next exit; resolves once the engine has registered it, so the
+   * container can then be started without missing a fast exit. `exited` resolves with the exit code.
+   */
+  waitForExit(containerId: string): Promise<ExitWaiter>;
+  start(containerId: string): Promise<void>;
+  /** Full logs so far (both streams, demultiplexed), used to recover output an attach stream missed. */
+  readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }>;
+  inspectContainer(containerId: string): Promise<ContainerState | undefined>;
+  /** SIGTERM, then SIGKILL after `gracePeriodMs`. Resolves when the container has stopped. */
+  stop(containerId: string, gracePeriodMs: number): Promise<void>;
+  /** Removes the container (and its anonymous volumes); resolves once it is verified gone. */
+  remove(containerId: string): Promise<void>;
+  listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]>;
+}

@@ -1,0 +1,321 @@
+import Docker from 'dockerode';
+import type { Readable } from 'node:stream';
+import { ImageNotFoundError } from '../errors/image-not-found-error.js';
+import { demuxBuffer, demuxStream } from './demux.js';
+import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
+import { splitLines } from '../util/split-lines.js';
+import type {
+  ContainerOutput,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  ExitWaiter,
+  ImageInfo,
+  PullProgress,
+  RegistryCredentials,
+} from './container-runtime.js';
+
+/** A dockerode instance, or the options to make one (`{ socketPath }`, `{ host, port, protocol }`...). */
+export type DockerConnection = Docker | Docker.DockerOptions;
+
+interface ModemLike {
+  socketPath?: string | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+  protocol?: string | undefined;
+  dial(options: Record<string, unknown>, callback: (error: unknown, result: unknown) => void): void;
+}
+
+function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolean } {
+  if (modem.socketPath) {
+    const socket = String(modem.socketPath);
+    return { endpoint: socket.startsWith('//./pipe') ? `npipe://${socket}` : `unix://${socket}`, isLocal: true };
+  }
+  const protocol = modem.protocol ?? 'http';
+  const port = modem.port === undefined ? '' : `:${modem.port}`;
+  return { endpoint: `${protocol}://${modem.host ?? 'localhost'}${port}`, isLocal: false };
+}
+
+/**
+ * The Docker Engine through dockerode. Every failure is mapped to `DockerUnavailableError`,
+ * `ImageNotFoundError` or `EngineError`; no dockerode type crosses this class's boundary.
+ */
+export class DockerodeRuntime implements ContainerRuntime {
+  readonly endpoint: string;
+  readonly isLocal: boolean;
+  private readonly docker: Docker;
+
+  constructor(connection?: DockerConnection) {
+    this.docker = connection instanceof Docker ? connection : new Docker(connection);
+    const described = describeEndpoint(this.docker.modem as unknown as ModemLike);
+    this.endpoint = described.endpoint;
+    this.isLocal = described.isLocal;
+  }
+
+  private fail(operation: string, error: unknown): never {
+    throw mapEngineError(operation, this.endpoint, error);
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      this.fail('answer a ping', error);
+    }
+  }
+
+  async inspectImage(reference: string): Promise<ImageInfo | undefined> {
+    try {
+      const info = await this.docker.getImage(reference).inspect();
+      return {
+        id: info.Id,
+        repoDigests: info.RepoDigests ?? [],
+        repoTags: info.RepoTags ?? [],
+        entrypoint: toArgv(info.Config?.Entrypoint),
+        cmd: toArgv(info.Config?.Cmd),
+        workingDir: info.Config?.WorkingDir ?? '',
+      };
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      this.fail(`inspect image ${reference}`, error);
+    }
+  }
+
+  async pullImage(
+    reference: string,
+    options: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void } = {},
+  ): Promise<void> {
+    let stream: Readable;
+    try {
+      stream = (await this.docker.pull(reference, {
+        ...(options.credentials ? { authconfig: options.credentials } : {}),
+      })) as Readable;
+    } catch (error) {
+      const status = statusCodeOf(error);
+      if (status === 404 || status === 401 || status === 403 || status === 500) {
+        throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: ${engineMessage(error)}`, { cause: error });
+      }
+      this.fail(`pull image ${reference}`, error);
+    }
+    // The engine answers 200 and reports failures as `{ error, errorDetail }` lines: inspect every line.
+    let failure: string | undefined;
+    try {
+      for await (const line of splitLines(stream)) {
+        if (line.trim() === '') continue;
+        let event: { error?: string; errorDetail?: { message?: string }; status?: string; id?: string; progressDetail?: { current?: number; total?: number } };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          continue; // a non-JSON line is not a failure of the pull and must not crash the process
+        }
+        if (event.error !== undefined || event.errorDetail !== undefined) {
+          failure = event.errorDetail?.message ?? event.error ?? 'unknown pull error';
+          continue;
+        }
+        if (options.onProgress && event.status) {
+          options.onProgress({
+            status: event.status,
+            ...(event.id === undefined ? {} : { layer: event.id }),
+            ...(event.progressDetail?.current === undefined ? {} : { current: event.progressDetail.current }),
+            ...(event.progressDetail?.total === undefined ? {} : { total: event.progressDetail.total }),
+          });
+        }
+      }
+    } catch (error) {
+      this.fail(`pull image ${reference}`, error);
+    }
+    if (failure !== undefined) {
+      throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: ${failure}`);
+    }
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    try {
+      const container = await this.docker.createContainer({
+        name: spec.name,
+        Image: spec.image,
+        ...(spec.cmd === undefined ? {} : { Cmd: spec.cmd }),
+        ...(spec.entrypoint === undefined ? {} : { Entrypoint: spec.entrypoint }),
+        Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+        ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
+        ...(spec.user === undefined ? {} : { User: spec.user }),
+        Labels: spec.labels,
+        Tty: false,
+        OpenStdin: false,
+        AttachStdin: false,
+        AttachStdout: true,
+        AttachStderr: true,
+        HostConfig: {
+          Binds: spec.binds.map((b) => `${b.hostPath}:${b.containerPath}:${b.isReadOnly ? 'ro' : 'rw'}`),
+          ...(spec.networkMode === undefined ? {} : { NetworkMode: spec.networkMode }),
+          ...(spec.nanoCpus === undefined ? {} : { NanoCpus: spec.nanoCpus }),
+          ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
+          ...(spec.gpus === undefined
+            ? {}
+            : { DeviceRequests: [{ Driver: '', Count: spec.gpus === 'all' ? -1 : spec.gpus, Capabilities: [['gpu']] }] }),
+        },
+      });
+      return container.id;
+    } catch (error) {
+      if (statusCodeOf(error) === 404) {
+        throw new ImageNotFoundError(spec.image, `Image ${spec.image} is not on the engine: ${engineMessage(error)}`, {
+          cause: error,
+        });
+      }
+      this.fail(`create container ${spec.name}`, error);
+    }
+  }
+
+  async putArchive(containerId: string, path: string, tar: Readable): Promise<void> {
+    try {
+      // Only ever a stream: dockerode treats a string argument as a host file path to read.
+      await this.docker.getContainer(containerId).putArchive(tar, { path });
+    } catch (error) {
+      tar.destroy();
+      this.fail(`copy files into container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async attach(containerId: string): Promise<ContainerOutput> {
+    let raw: Readable;
+    try {
+      raw = (await this.docker
+        .getContainer(containerId)
+        .attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Readable;
+    } catch (error) {
+      this.fail(`attach to container ${containerId.slice(0, 12)}`, error);
+    }
+    const { stdout, stderr } = demuxStream(raw);
+    return {
+      stdout,
+      stderr,
+      close: () => {
+        raw.destroy();
+      },
+    };
+  }
+
+  async waitForExit(containerId: string): Promise<ExitWaiter> {
+    // Dial the wait as a stream so this resolves when the engine has registered it (it sends the headers
+    // first): only then is it safe to start the container without missing a fast exit.
+    const modem = this.docker.modem as unknown as ModemLike;
+    const response = await new Promise<Readable>((resolve, reject) => {
+      modem.dial(
+        {
+          path: `/containers/${containerId}/wait?`,
+          method: 'POST',
+          options: { condition: 'next-exit' },
+          isStream: true,
+          statusCodes: { 200: true, 400: 'bad parameter', 404: 'no such container', 500: 'server error' },
+        },
+        (error, stream) => (error ? reject(error as Error) : resolve(stream as Readable)),
+      );
+    }).catch((error: unknown) => this.fail(`wait for container ${containerId.slice(0, 12)}`, error));
+    const exited = (async () => {
+      const chunks: Buffer[] = [];
+      try {
+        for await (const chunk of response) chunks.push(chunk as Buffer);
+      } catch (error) {
+        this.fail(`wait for container ${containerId.slice(0, 12)}`, error);
+      }
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
+        StatusCode?: number;
+        Error?: { Message?: string } | null;
+      };
+      if (typeof body.StatusCode !== 'number') {
+        this.fail(`wait for container ${containerId.slice(0, 12)}`, new Error(body.Error?.Message ?? 'the wait ended without a status code'));
+      }
+      return { exitCode: body.StatusCode };
+    })();
+    exited.catch(() => undefined); // observed by the caller; never an unhandled rejection
+    return { exited, cancel: () => response.destroy() };
+  }
+
+  async start(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).start();
+    } catch (error) {
+      this.fail(`start container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }> {
+    try {
+      const buffer = (await this.docker
+        .getContainer(containerId)
+        .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
+      return demuxBuffer(buffer);
+    } catch (error) {
+      this.fail(`read the logs of container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async inspectContainer(containerId: string): Promise<ContainerState | undefined> {
+    try {
+      const info = await this.docker.getContainer(containerId).inspect();
+      return {
+        isRunning: info.State.Running,
+        status: info.State.Status,
+        exitCode: info.State.ExitCode,
+        isOomKilled: info.State.OOMKilled,
+        startedAt: info.State.StartedAt,
+        finishedAt: info.State.FinishedAt,
+      };
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      this.fail(`inspect container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async stop(containerId: string, gracePeriodMs: number): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).stop({ t: Math.max(0, Math.ceil(gracePeriodMs / 1000)) });
+    } catch (error) {
+      const status = statusCodeOf(error);
+      if (status === 304 || status === 404) return; // already stopped, or gone
+      this.fail(`stop container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async remove(containerId: string): Promise<void> {
+    const container = this.docker.getContainer(containerId);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await container.remove({ force: true, v: true });
+      } catch (error) {
+        const status = statusCodeOf(error);
+        // 404: already gone; 409: a removal is already in progress, verified below.
+        if (status !== 404 && status !== 409 && attempt >= 3) this.fail(`remove container ${containerId.slice(0, 12)}`, error);
+      }
+      // Verify: a removal can fail silently and leave the container behind.
+      if ((await this.inspectContainer(containerId)) === undefined) return;
+      if (attempt >= 3) {
+        this.fail(`remove container ${containerId.slice(0, 12)}`, new Error('the container still exists after 3 removals'));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+
+  async listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]> {
+    try {
+      const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
+      const list = await this.docker.listContainers({ all: true, filters });
+      return list.map((c) => ({
+        id: c.Id,
+        name: (c.Names[0] ?? '').replace(/^\//, ''),
+        state: c.State,
+        labels: c.Labels,
+        createdAt: c.Created * 1000,
+      }));
+    } catch (error) {
+      this.fail('list containers', error);
+    }
+  }
+}
+
+function toArgv(value: unknown): string[] | null {
+  if (Array.isArray(value)) return value.map(String);
+  if (typeof value === 'string') return [value];
+  return null;
+}

@@ -1,0 +1,1 @@
+export { InMemoryRuntime, type InMemoryBehaviour, type InMemoryRuntimeOptions } from './testing/in-memory-runtime.js';

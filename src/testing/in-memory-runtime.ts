@@ -1,0 +1,263 @@
+import { PassThrough, type Readable } from 'node:stream';
+import { EngineError } from '../errors/engine-error.js';
+import { ImageNotFoundError } from '../errors/image-not-found-error.js';
+import type {
+  ContainerOutput,
+  ContainerRuntime,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  ExitWaiter,
+  ImageInfo,
+  PullProgress,
+} from '../runtime/container-runtime.js';
+
+/** What a simulated container does once started. */
+export interface InMemoryBehaviour {
+  /** @default 0 */
+  exitCode?: number;
+  stdout?: string;
+  stderr?: string;
+  /** How long the process runs. @default 0 */
+  durationMs?: number;
+  isOomKilled?: boolean;
+  /** The engine never answers the wait (the exit is only visible through inspect). */
+  isWaitLost?: boolean;
+}
+
+/** Options of the in-memory runtime. */
+export interface InMemoryRuntimeOptions {
+  /** Images present from the start, by reference. @default {} */
+  images?: Record<string, Partial<ImageInfo>>;
+  /** Images a pull can fetch, by reference. @default {} */
+  registry?: Record<string, Partial<ImageInfo>>;
+  /** Decides what each container does. @default exit 0 at once */
+  behaviour?: (spec: ContainerSpec) => InMemoryBehaviour;
+  /** Make an operation fail, e.g. `{ start: (spec) => spec.name.endsWith('-J3') }`. */
+  failOn?: Partial<Record<'create' | 'start' | 'putArchive', (spec: ContainerSpec) => boolean>>;
+  /** `ping()` rejects with this, to simulate an unreachable engine. */
+  unreachable?: Error;
+}
+
+interface FakeContainer {
+  id: string;
+  spec: ContainerSpec;
+  state: 'created' | 'running' | 'exited';
+  exitCode: number;
+  isOomKilled: boolean;
+  stdout: PassThrough;
+  stderr: PassThrough;
+  logs: { stdout: Buffer[]; stderr: Buffer[] };
+  archives: Buffer[];
+  waiters: Array<(exitCode: number) => void>;
+  timer?: NodeJS.Timeout;
+  behaviour: InMemoryBehaviour;
+}
+
+/**
+ * A container runtime that lives in memory, for fast tests of code built on docker-sim-manager: it records
+ * every container and call, honours concurrency and timing (with fake timers too) and never touches an engine.
+ *
+ * @example
+ * ```ts
+ * import { InMemoryRuntime } from 'docker-sim-manager/testing';
+ * const runtime = new InMemoryRuntime({ images: { 'sim:latest': {} }, behaviour: () => ({ stdout: 'ok\n' }) });
+ * const manager = new DockerSimManager({ image: 'sim', dataDirectory: tmp, runtime });
+ * ```
+ */
+export class InMemoryRuntime implements ContainerRuntime {
+  readonly endpoint = 'memory://';
+  readonly isLocal = true;
+  /** Every container ever created, removed or not. */
+  readonly created: ContainerSpec[] = [];
+  /** Names of the operations called, in order (`create`, `start`, `remove`...). */
+  readonly calls: string[] = [];
+  /** The most containers that were running at the same time. */
+  maxRunning = 0;
+  pulls = 0;
+  private running = 0;
+  private nextId = 1;
+  private readonly containers = new Map<string, FakeContainer>();
+  private readonly images: Map<string, ImageInfo>;
+
+  constructor(private readonly options: InMemoryRuntimeOptions = {}) {
+    this.images = new Map(Object.entries(options.images ?? {}).map(([ref, info]) => [ref, fullImage(ref, info)]));
+  }
+
+  /** Containers that still exist. */
+  get existing(): ContainerSpec[] {
+    return [...this.containers.values()].map((c) => c.spec);
+  }
+
+  /** The tar bytes sent into the container created for `name`. */
+  archivesOf(name: string): Buffer[] {
+    return [...this.containers.values(), ...this.removed].find((c) => c.spec.name === name)?.archives ?? [];
+  }
+
+  private readonly removed: FakeContainer[] = [];
+
+  async ping(): Promise<void> {
+    this.calls.push('ping');
+    if (this.options.unreachable) throw this.options.unreachable;
+  }
+
+  async inspectImage(reference: string): Promise<ImageInfo | undefined> {
+    this.calls.push('inspectImage');
+    return this.images.get(reference) ?? [...this.images.values()].find((i) => i.id === reference);
+  }
+
+  async pullImage(reference: string, options?: { onProgress?: (progress: PullProgress) => void }): Promise<void> {
+    this.calls.push('pull');
+    this.pulls++;
+    const found = this.options.registry?.[reference];
+    if (!found) throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: not found in the in-memory registry`);
+    options?.onProgress?.({ status: 'Downloaded', layer: 'layer1', current: 1, total: 1 });
+    this.images.set(reference, fullImage(reference, found));
+  }
+
+  async createContainer(spec: ContainerSpec): Promise<string> {
+    this.calls.push('create');
+    if (![...this.images.values()].some((i) => i.id === spec.image) && !this.images.has(spec.image)) {
+      throw new ImageNotFoundError(spec.image, `No such image: ${spec.image}`);
+    }
+    if (this.options.failOn?.create?.(spec)) throw new EngineError('create container', `Docker engine failed to create container ${spec.name}`);
+    if ([...this.containers.values()].some((c) => c.spec.name === spec.name)) {
+      throw new EngineError('create container', `Conflict: the container name ${spec.name} is already in use`, { statusCode: 409 });
+    }
+    const id = `fake${String(this.nextId++).padStart(60, '0')}`;
+    this.created.push(spec);
+    this.containers.set(id, {
+      id,
+      spec,
+      state: 'created',
+      exitCode: 0,
+      isOomKilled: false,
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      logs: { stdout: [], stderr: [] },
+      archives: [],
+      waiters: [],
+      behaviour: this.options.behaviour?.(spec) ?? {},
+    });
+    return id;
+  }
+
+  private get(id: string): FakeContainer {
+    const container = this.containers.get(id);
+    if (!container) throw new EngineError('find container', `No such container: ${id}`, { statusCode: 404 });
+    return container;
+  }
+
+  async putArchive(containerId: string, _path: string, tar: Readable): Promise<void> {
+    this.calls.push('putArchive');
+    const container = this.get(containerId);
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    if (this.options.failOn?.putArchive?.(container.spec)) throw new EngineError('copy files into container', 'archive rejected');
+    container.archives.push(Buffer.concat(chunks));
+  }
+
+  async attach(containerId: string): Promise<ContainerOutput> {
+    this.calls.push('attach');
+    const container = this.get(containerId);
+    return {
+      stdout: container.stdout,
+      stderr: container.stderr,
+      close: () => {
+        container.stdout.end();
+        container.stderr.end();
+      },
+    };
+  }
+
+  async waitForExit(containerId: string): Promise<ExitWaiter> {
+    this.calls.push('wait');
+    const container = this.get(containerId);
+    let cancel = (): void => undefined;
+    const exited = new Promise<{ exitCode: number }>((resolve) => {
+      const waiter = (exitCode: number): void => resolve({ exitCode });
+      container.waiters.push(waiter);
+      cancel = () => {
+        container.waiters = container.waiters.filter((w) => w !== waiter);
+      };
+    });
+    return { exited, cancel };
+  }
+
+  async start(containerId: string): Promise<void> {
+    this.calls.push('start');
+    const container = this.get(containerId);
+    if (this.options.failOn?.start?.(container.spec)) throw new EngineError('start container', `Docker engine failed to start ${container.spec.name}`);
+    container.state = 'running';
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    const { behaviour } = container;
+    const emit = (name: 'stdout' | 'stderr', text: string | undefined): void => {
+      if (!text) return;
+      const data = Buffer.from(text);
+      container.logs[name].push(data);
+      container[name].write(data);
+    };
+    emit('stdout', behaviour.stdout);
+    emit('stderr', behaviour.stderr);
+    container.timer = setTimeout(() => this.exit(container, behaviour.exitCode ?? 0, behaviour.isOomKilled ?? false), behaviour.durationMs ?? 0);
+  }
+
+  private exit(container: FakeContainer, exitCode: number, isOomKilled: boolean): void {
+    if (container.state !== 'running') return;
+    clearTimeout(container.timer);
+    container.state = 'exited';
+    container.exitCode = exitCode;
+    container.isOomKilled = isOomKilled;
+    this.running--;
+    container.stdout.end();
+    container.stderr.end();
+    if (!container.behaviour.isWaitLost) for (const waiter of container.waiters.splice(0)) waiter(exitCode);
+  }
+
+  async readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }> {
+    this.calls.push('logs');
+    const container = this.get(containerId);
+    return { stdout: Buffer.concat(container.logs.stdout), stderr: Buffer.concat(container.logs.stderr) };
+  }
+
+  async inspectContainer(containerId: string): Promise<ContainerState | undefined> {
+    this.calls.push('inspect');
+    const container = this.containers.get(containerId);
+    if (!container) return undefined;
+    return { isRunning: container.state === 'running', status: container.state, exitCode: container.exitCode, isOomKilled: container.isOomKilled };
+  }
+
+  async stop(containerId: string, _gracePeriodMs: number): Promise<void> {
+    this.calls.push('stop');
+    const container = this.containers.get(containerId);
+    if (container) this.exit(container, 143, false);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    this.calls.push('remove');
+    const container = this.containers.get(containerId);
+    if (!container) return;
+    if (container.state === 'running') this.exit(container, 137, false);
+    this.containers.delete(containerId);
+    this.removed.push(container);
+  }
+
+  async listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]> {
+    this.calls.push('list');
+    return [...this.containers.values()]
+      .filter((c) => Object.entries(labels).every(([k, v]) => (v === undefined ? k in c.spec.labels : c.spec.labels[k] === v)))
+      .map((c) => ({ id: c.id, name: c.spec.name, state: c.state, labels: c.spec.labels, createdAt: 0 }));
+  }
+}
+
+function fullImage(reference: string, info: Partial<ImageInfo>): ImageInfo {
+  return {
+    id: info.id ?? `sha256:${Buffer.from(reference).toString('hex').padEnd(64, '0').slice(0, 64)}`,
+    repoDigests: info.repoDigests ?? [],
+    repoTags: info.repoTags ?? [reference],
+    entrypoint: info.entrypoint ?? null,
+    cmd: info.cmd ?? null,
+    workingDir: info.workingDir ?? '',
+  };
+}
