@@ -71,10 +71,15 @@ export class LogSink {
   /** Copies a live stream into the log; resolves when it ends (or errors, or closes). */
   follow(name: OutputStreamName, stream: Readable): Promise<void> {
     return new Promise((resolve) => {
+      let isWaitingForDrain = false;
       stream.on('data', (chunk: Buffer) => {
-        if (!this.write(name, chunk)) {
+        if (!this.write(name, chunk) && !isWaitingForDrain) {
+          isWaitingForDrain = true;
           stream.pause();
-          this.file.once('drain', () => stream.resume());
+          this.file.once('drain', () => {
+            isWaitingForDrain = false;
+            stream.resume();
+          });
         }
       });
       stream.once('end', resolve);

@@ -114,7 +114,22 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
 
   try {
     if (signal.aborted) return cancelled();
-    sink = new LogSink(execution.logFile, execution.onLine);
+    // Output can arrive before start() returns; hold its lines so observers always see the start first.
+    const { onLine } = execution;
+    let heldLines: Array<[OutputStreamName, string]> | undefined = [];
+    const releaseLines = (): void => {
+      const held = heldLines ?? [];
+      heldLines = undefined;
+      for (const [stream, line] of held) onLine?.(stream, line);
+    };
+    sink = new LogSink(
+      execution.logFile,
+      onLine &&
+        ((stream, line) => {
+          if (heldLines) heldLines.push([stream, line]);
+          else onLine(stream, line);
+        }),
+    );
     containerId = await runtime.createContainer(spec);
     if (execution.templates.length > 0) {
       stage = 'copy templates into the container';
@@ -150,6 +165,7 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     }
     startedAt = new Date();
     execution.onStarted(id);
+    releaseLines();
     signal.addEventListener('abort', stopOnAbort, { once: true });
     stage = 'wait for the container to exit';
     try {

@@ -60,10 +60,16 @@ export function demuxStream(source: Readable): { stdout: PassThrough; stderr: Pa
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const outputs = { stdout, stderr };
+  const waiting = new Set<PassThrough>();
   const demuxer = new FrameDemuxer((stream, chunk) => {
-    if (!outputs[stream].write(chunk)) {
+    const output = outputs[stream];
+    if (!output.write(chunk) && !waiting.has(output)) {
+      waiting.add(output);
       source.pause();
-      outputs[stream].once('drain', () => source.resume());
+      output.once('drain', () => {
+        waiting.delete(output);
+        if (waiting.size === 0) source.resume();
+      });
     }
   });
   const finish = (): void => {

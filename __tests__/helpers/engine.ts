@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Docker from 'dockerode';
+import { busyboxBase, buildImage, ensureExampleImage } from '../../examples/images.js';
+import { LABELS } from '../../src/index.js';
+
+export const docker = new Docker();
+
+/** True when an engine answers. */
+export async function engineAnswers(): Promise<boolean> {
+  try {
+    await docker.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasEngine = await engineAnswers();
+const isCi = process.env.CI === 'true' || process.env.CI === '1';
+
+/**
+ * `describe` for suites that need the real engine. Without an engine they are skipped on a developer's machine,
+ * but under CI=true they run and fail, so a missing engine can never pass CI silently.
+ */
+export const describeEngine: jest.Describe = hasEngine || isCi ? describe : describe.skip;
+
+/** Fails with a clear message when CI=true and no engine answers. */
+export async function requireEngine(): Promise<void> {
+  if (!(await engineAnswers())) {
+    throw new Error(
+      'No Docker engine answers (CI=true makes this a failure, not a skip). Start one with `bash scripts/docker-engine.sh`.',
+    );
+  }
+}
+
+export const MONTE_CARLO = 'docker-sim-manager/monte-carlo-pi:latest';
+/** Busybox image whose entrypoint is `sh -c`: a job's command is a shell script. */
+export const SHELL_IMAGE = 'docker-sim-manager/test-shell:latest';
+
+let imagesReady: Promise<void> | undefined;
+
+/** Builds the fixture images once per test file (they are cached by the engine across files). */
+export function ensureTestImages(): Promise<void> {
+  imagesReady ??= (async () => {
+    await ensureExampleImage('monte-carlo-pi', { docker });
+    try {
+      await docker.getImage(SHELL_IMAGE).inspect();
+    } catch {
+      const base = busyboxBase();
+      await buildImage({
+        tag: SHELL_IMAGE,
+        dockerfile: `${base.dockerfileHead}RUN ["/bin/mkdir", "-p", "/tmp"]\nRUN ["/bin/chmod", "1777", "/tmp"]\nENTRYPOINT ["/bin/sh", "-c"]\n`,
+        files: base.files,
+        docker,
+      });
+    }
+  })();
+  return imagesReady;
+}
+
+/** Containers of this package on the engine (any run), running or not. */
+export async function packageContainers(): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [LABELS.run] } });
+}
+
+/** A fresh temporary folder, removed by `cleanup()`. */
+export async function tempDir(prefix = 'dsim-test-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Removes whatever a failed test may have left behind. */
+export async function removePackageContainers(): Promise<void> {
+  for (const info of await packageContainers()) {
+    await docker.getContainer(info.Id).remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** Samples how many package containers run at once, until `stop()`. */
+export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
+  let max = 0;
+  let isStopped = false;
+  const loop = (async () => {
+    while (!isStopped) {
+      const running = await docker.listContainers({ filters: { label: [LABELS.run], status: ['running'] } });
+      max = Math.max(max, running.length);
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      isStopped = true;
+      await loop;
+      return max;
+    },
+  };
+}

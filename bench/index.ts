@@ -1,0 +1,22 @@
+/**
+ * Benchmarks (not tests): `npm run bench [-- <suite>]`, default suite `run`. See docs/performance.md.
+ * A suite is one async function in its own file; a failed check (BenchFailure) exits 1.
+ */
+import { runSuite } from './run-suite.js';
+
+const SUITES: Record<string, () => Promise<void>> = {
+  run: runSuite,
+};
+
+const name = process.argv[2] ?? 'run';
+const suite = SUITES[name];
+if (suite === undefined) {
+  console.error(`Unknown benchmark suite '${name}'. Available: ${Object.keys(SUITES).join(', ')} (npm run bench -- <suite>)`);
+  process.exit(2);
+}
+try {
+  await suite();
+} catch (error) {
+  console.error(`\nbenchmark '${name}' FAILED: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+}

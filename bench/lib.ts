@@ -1,0 +1,98 @@
+/** Helpers shared by the benchmark suites: timing, CPU and memory meters, statistics, shell, tables. */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/** A benchmark whose result cannot be trusted (a job failed, an output is missing, a container leaked). */
+export class BenchFailure extends Error {
+  override name = 'BenchFailure';
+}
+
+/** Throws a `BenchFailure` with `message` unless `condition` holds. */
+export function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new BenchFailure(message);
+}
+
+/** Runs `fn` and returns its value and its wall time. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; wallMs: number }> {
+  const started = performance.now();
+  const value = await fn();
+  return { value, wallMs: performance.now() - started };
+}
+
+/** The median; rejects an empty list. */
+export function median(values: readonly number[]): number {
+  check(values.length > 0, 'median() of an empty list');
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const upper = sorted[middle] ?? Number.NaN;
+  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] ?? Number.NaN) + upper) / 2;
+}
+
+/** Samples this process's resident set size every `intervalMs`; `stop()` returns the peak in bytes. */
+export function startRssSampler(intervalMs = 50): { stop(): number } {
+  let peakBytes = process.memoryUsage.rss();
+  const timer = setInterval(() => {
+    peakBytes = Math.max(peakBytes, process.memoryUsage.rss());
+  }, intervalMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return Math.max(peakBytes, process.memoryUsage.rss());
+    },
+  };
+}
+
+/** Milliseconds of CPU (user + system) this process spent since `startCpuMeter()` was called. */
+export function startCpuMeter(): () => { userMs: number; systemMs: number } {
+  const start = process.cpuUsage();
+  return () => {
+    const { user, system } = process.cpuUsage(start);
+    return { userMs: user / 1000, systemMs: system / 1000 };
+  };
+}
+
+/** Busy CPU time of the whole machine (every process, every core) from /proc/stat, in ms; undefined off Linux. */
+function machineBusyMs(): number | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const [, ...fields] = line.trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal ...: everything but idle and iowait is busy.
+    const busyTicks = fields.reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0);
+    return (busyTicks * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return undefined;
+  }
+}
+
+/** Machine-wide busy CPU ms since the call (all processes: engine, shims, containers, clients). */
+export function startMachineCpuMeter(): () => number | undefined {
+  const start = machineBusyMs();
+  return () => {
+    const end = machineBusyMs();
+    return start === undefined || end === undefined ? undefined : end - start;
+  };
+}
+
+/** Runs `command` with `sh -c`; resolves with stdout, rejects with stderr in the message. */
+export function sh(command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('sh', ['-c', command], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) reject(new BenchFailure(`\`${command}\` failed (${error.code ?? error.message}): ${stderr.trim()}`, { cause: error }));
+      else resolve(stdout);
+    });
+  });
+}
+
+export const formatSeconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+export const formatMiB = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+/** Prints rows as an aligned plain-text table (first column left-aligned, the others right-aligned). */
+export function printTable(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): void {
+  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const format = (cells: readonly string[]): string =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join('  ');
+  console.log(format(headers));
+  console.log(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const row of rows) console.log(format(row));
+}

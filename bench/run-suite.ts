@@ -1,0 +1,154 @@
+/**
+ * `npm run bench -- run`: 60 short monte-carlo-pi jobs at 4 workers, through DockerSimManager (A) and through a
+ * plain `xargs -P 4 docker run --rm` loop (B), alternated on the same engine. Round 1 is a warm-up: it is shown
+ * but left out of the medians.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ensureExampleImage } from '../examples/images.js';
+import { DockerSimManager, LABELS, SimJob, type RunSummary } from '../src/index.js';
+import {
+  check,
+  formatMiB,
+  formatSeconds,
+  median,
+  printTable,
+  sh,
+  startCpuMeter,
+  startMachineCpuMeter,
+  startRssSampler,
+  timed,
+} from './lib.js';
+
+const JOBS = 60;
+const WORKERS = 4;
+const ITERATIONS = 1000;
+/** Rounds of A then B; the first one is the warm-up. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
+
+interface Measurement {
+  kind: 'package' | 'loop';
+  round: number;
+  wallMs: number;
+  /** Busy CPU of the whole machine during the run (engine, shims, containers, clients). */
+  machineCpuMs: number | undefined;
+  /** The package runs only: this node process's CPU and peak RSS. */
+  nodeCpuMs?: number;
+  peakRssBytes?: number;
+}
+
+async function leftoverContainers(filter: string): Promise<string[]> {
+  return (await sh(`docker ps -aq --no-trunc --filter ${filter}`)).split('\n').filter((id) => id !== '');
+}
+
+/** Every job succeeded, wrote pi.txt with a plausible estimate, and no labelled container is left. */
+async function verifyPackageRun(summary: RunSummary): Promise<void> {
+  const failed = summary.results.filter((result) => result.status !== 'succeeded');
+  check(
+    summary.total === JOBS && failed.length === 0,
+    `package run ${summary.runId}: ${summary.succeeded}/${JOBS} jobs succeeded; ${failed
+      .slice(0, 5)
+      .map((result) => `${result.name}: ${result.status} ${result.error?.message ?? ''}`)
+      .join('; ')}`,
+  );
+  for (const result of summary.results) {
+    const piFile = path.join(result.outputDir, 'pi.txt');
+    check(existsSync(piFile), `package run ${summary.runId}: job ${result.name} has no ${piFile}`);
+    const estimate = Number((await readFile(piFile, 'utf8')).trim());
+    check(estimate > 2 && estimate < 4.01, `package run ${summary.runId}: job ${result.name} wrote an implausible pi estimate ${estimate}`);
+  }
+  const left = await leftoverContainers(`label=${LABELS.run}`);
+  const ours = await leftoverContainers(`label=${LABELS.run}=${summary.runId}`);
+  check(left.length === 0, `${left.length} containers labelled ${LABELS.run} are left on the engine after the package run (${ours.length} of them from run ${summary.runId})`);
+}
+
+async function runPackage(image: string, round: number): Promise<Measurement> {
+  const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-'));
+  try {
+    const rss = startRssSampler(50);
+    const nodeCpu = startCpuMeter();
+    const machineCpu = startMachineCpuMeter();
+    const { value: summary, wallMs } = await timed(() => {
+      const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
+      for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
+      return manager.startComputation();
+    });
+    const machineCpuMs = machineCpu();
+    const { userMs, systemMs } = nodeCpu();
+    const peakRssBytes = rss.stop();
+    await verifyPackageRun(summary);
+    return { kind: 'package', round, wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes };
+  } finally {
+    await rm(dataDirectory, { recursive: true, force: true });
+  }
+}
+
+async function runLoop(image: string, round: number): Promise<Measurement> {
+  const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
+  const machineCpu = startMachineCpuMeter();
+  const { wallMs } = await timed(() => sh(command)); // rejects when any docker run failed (xargs exits 123)
+  const machineCpuMs = machineCpu();
+  const left = await leftoverContainers(`ancestor=${image}`);
+  check(left.length === 0, `${left.length} containers of ${image} are left on the engine after the shell loop`);
+  return { kind: 'loop', round, wallMs, machineCpuMs };
+}
+
+function describe(m: Measurement): string[] {
+  return [
+    `${m.kind === 'package' ? 'A package' : 'B loop'}`,
+    m.round === 1 ? '1 (warm-up)' : String(m.round),
+    formatSeconds(m.wallMs),
+    m.nodeCpuMs === undefined ? '-' : formatSeconds(m.nodeCpuMs),
+    m.peakRssBytes === undefined ? '-' : formatMiB(m.peakRssBytes),
+    m.machineCpuMs === undefined ? '-' : formatSeconds(m.machineCpuMs),
+    m.machineCpuMs === undefined ? '-' : `${(m.machineCpuMs / JOBS / 1000).toFixed(2)} s`,
+  ];
+}
+
+export async function runSuite(): Promise<void> {
+  check(Number.isInteger(ROUNDS) && ROUNDS >= 2, `Expected BENCH_ROUNDS to be an integer >= 2 (one warm-up round, then measured rounds), got ${process.env.BENCH_ROUNDS}`);
+  const engine = (await sh("docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'")).trim();
+  const image = await ensureExampleImage('monte-carlo-pi');
+  const busy = await leftoverContainers(`label=${LABELS.run}`);
+  check(busy.length === 0, `The engine is not idle: ${busy.length} containers labelled ${LABELS.run} exist already. Remove them (or wait for the run that owns them) before benchmarking.`);
+  const running = await leftoverContainers('status=running');
+  if (running.length > 0) console.warn(`warning: ${running.length} containers are running on the engine; the figures will be noisy`);
+
+  console.log(`suite run: ${JOBS} jobs (${image} -i ${ITERATIONS}, seeds 1..${JOBS}), ${WORKERS} workers, ${ROUNDS} rounds of A then B, round 1 = warm-up`);
+  console.log(`node ${process.version}, ${os.availableParallelism()} cores, ${os.type()} ${os.release()}, Docker engine ${engine}\n`);
+
+  const measurements: Measurement[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const run of [runPackage, runLoop]) {
+      const m = await run(image, round);
+      measurements.push(m);
+      console.log(`round ${round}${round === 1 ? ' (warm-up)' : ''}: ${m.kind.padEnd(7)} ${formatSeconds(m.wallMs)}`);
+    }
+  }
+
+  console.log('');
+  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job'], measurements.map(describe));
+
+  const measured = measurements.filter((m) => m.round > 1);
+  const packages = measured.filter((m) => m.kind === 'package');
+  const loops = measured.filter((m) => m.kind === 'loop');
+  const packageWall = median(packages.map((m) => m.wallMs));
+  const loopWall = median(loops.map((m) => m.wallMs));
+  const nodeCpu = median(packages.map((m) => m.nodeCpuMs ?? Number.NaN));
+  const peakRss = Math.max(...packages.map((m) => m.peakRssBytes ?? 0));
+  console.log(`\nmedians over rounds 2..${ROUNDS}:`);
+  printTable(
+    ['figure', 'value'],
+    [
+      ['package wall (A)', formatSeconds(packageWall)],
+      ['loop wall (B)', formatSeconds(loopWall)],
+      ['ratio A/B', `${(packageWall / loopWall).toFixed(2)}x`],
+      ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} (${((nodeCpu / JOBS)).toFixed(1)} ms/job)`],
+      ['package peak RSS (50 ms samples)', formatMiB(peakRss)],
+      ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],
+    ],
+  );
+}
