@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
@@ -20,16 +23,22 @@ import type {
 export type DockerConnection = Docker | Docker.DockerOptions;
 
 interface ModemLike {
-  socketPath?: string | undefined;
+  socketPath?: string | (() => unknown) | undefined;
   host?: string | undefined;
   port?: string | number | undefined;
   protocol?: string | undefined;
   dial(options: Record<string, unknown>, callback: (error: unknown, result: unknown) => void): void;
 }
 
+/** docker-modem's default socket, which it resolves lazily: the user's Docker Desktop socket, else the system one. */
+function defaultSocket(): string {
+  const userSocket = path.join(os.homedir(), '.docker', 'run', 'docker.sock');
+  return existsSync(userSocket) ? userSocket : '/var/run/docker.sock';
+}
+
 function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolean } {
   if (modem.socketPath) {
-    const socket = String(modem.socketPath);
+    const socket = typeof modem.socketPath === 'function' ? defaultSocket() : String(modem.socketPath);
     return { endpoint: socket.startsWith('//./pipe') ? `npipe://${socket}` : `unix://${socket}`, isLocal: true };
   }
   const protocol = modem.protocol ?? 'http';
