@@ -25,7 +25,8 @@ fi
 
 missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-[ -x /bin/busybox ] && /bin/busybox --help 2>/dev/null | grep -q 'statically linked\|BusyBox' || missing+=(busybox-static)
+# The test images are built FROM scratch around the host's static busybox (busybox-static).
+if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then missing+=(busybox-static); fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "docker-engine: missing ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2
