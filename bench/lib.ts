@@ -84,6 +84,17 @@ export function sh(command: string): Promise<string> {
   });
 }
 
+/** Labels (and `image`, `name`) of every container the engine created between two `Date.now()` instants. */
+export async function containersCreated(sinceMs: number, untilMs: number): Promise<Array<Record<string, string>>> {
+  const out = await sh(
+    `docker events --since ${(sinceMs / 1000).toFixed(3)} --until ${(untilMs / 1000).toFixed(3)} --filter type=container --filter event=create --format '{{json .Actor.Attributes}}'`,
+  );
+  return out
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as Record<string, string>);
+}
+
 export const formatSeconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 export const formatMiB = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 

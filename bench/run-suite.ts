@@ -11,6 +11,7 @@ import { ensureExampleImage } from '../examples/images.js';
 import { DockerSimManager, LABELS, SimJob, type RunSummary } from '../src/index.js';
 import {
   check,
+  containersCreated,
   formatMiB,
   formatSeconds,
   median,
@@ -38,6 +39,19 @@ interface Measurement {
   /** The package runs only: this node process's CPU and peak RSS. */
   nodeCpuMs?: number;
   peakRssBytes?: number;
+  /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
+  foreignContainers: number;
+}
+
+/** The label put on the shell loop's containers, so they can be told from other people's and checked for leftovers. */
+const LOOP_LABEL = 'docker-sim-manager.bench';
+
+/** Runs `fn` and counts the containers created meanwhile that `isOurs` does not claim. */
+async function countForeign<T>(fn: () => Promise<T>, isOurs: (labels: Record<string, string>, value: T) => boolean): Promise<{ value: T; foreign: number }> {
+  const since = Date.now() - 1;
+  const value = await fn();
+  const created = await containersCreated(since, Date.now() + 1);
+  return { value, foreign: created.filter((labels) => !isOurs(labels, value)).length };
 }
 
 async function leftoverContainers(filter: string): Promise<string[]> {
@@ -72,29 +86,35 @@ async function runPackage(image: string, round: number): Promise<Measurement> {
     const rss = startRssSampler(50);
     const nodeCpu = startCpuMeter();
     const machineCpu = startMachineCpuMeter();
-    const { value: summary, wallMs } = await timed(() => {
-      const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
-      for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
-      return manager.startComputation();
-    });
+    const { value: run, foreign } = await countForeign(
+      () =>
+        timed(() => {
+          const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
+          for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
+          return manager.startComputation();
+        }),
+      (labels, { value: summary }) => labels[LABELS.run] === summary.runId,
+    );
     const machineCpuMs = machineCpu();
     const { userMs, systemMs } = nodeCpu();
     const peakRssBytes = rss.stop();
-    await verifyPackageRun(summary);
-    return { kind: 'package', round, wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes };
+    await verifyPackageRun(run.value);
+    return { kind: 'package', round, wallMs: run.wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes, foreignContainers: foreign };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
 }
 
 async function runLoop(image: string, round: number): Promise<Measurement> {
-  const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
+  const label = `${LOOP_LABEL}=loop-${process.pid}-${round}`;
+  const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none --label ${label} ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
   const machineCpu = startMachineCpuMeter();
-  const { wallMs } = await timed(() => sh(command)); // rejects when any docker run failed (xargs exits 123)
+  // sh() rejects when any docker run failed (xargs exits 123).
+  const { value: run, foreign } = await countForeign(() => timed(() => sh(command)), (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
   const machineCpuMs = machineCpu();
-  const left = await leftoverContainers(`ancestor=${image}`);
-  check(left.length === 0, `${left.length} containers of ${image} are left on the engine after the shell loop`);
-  return { kind: 'loop', round, wallMs, machineCpuMs };
+  const left = await leftoverContainers(`label=${label}`);
+  check(left.length === 0, `${left.length} containers of the shell loop (${label}) are left on the engine`);
+  return { kind: 'loop', round, wallMs: run.wallMs, machineCpuMs, foreignContainers: foreign };
 }
 
 function describe(m: Measurement): string[] {
@@ -106,6 +126,7 @@ function describe(m: Measurement): string[] {
     m.peakRssBytes === undefined ? '-' : formatMiB(m.peakRssBytes),
     m.machineCpuMs === undefined ? '-' : formatSeconds(m.machineCpuMs),
     m.machineCpuMs === undefined ? '-' : `${(m.machineCpuMs / JOBS / 1000).toFixed(2)} s`,
+    String(m.foreignContainers),
   ];
 }
 
@@ -131,7 +152,7 @@ export async function runSuite(): Promise<void> {
   }
 
   console.log('');
-  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job'], measurements.map(describe));
+  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job', 'foreign containers'], measurements.map(describe));
 
   const measured = measurements.filter((m) => m.round > 1);
   const packages = measured.filter((m) => m.kind === 'package');
@@ -152,4 +173,8 @@ export async function runSuite(): Promise<void> {
       ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],
     ],
   );
+  const noisy = measured.filter((m) => m.foreignContainers > 0);
+  if (noisy.length > 0) {
+    console.warn(`\nwarning: another process created containers during ${noisy.length} measured runs (column 'foreign containers'): the engine was shared, rerun on an idle engine for clean figures`);
+  }
 }

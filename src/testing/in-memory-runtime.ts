@@ -23,6 +23,8 @@ export interface InMemoryBehaviour {
   isOomKilled?: boolean;
   /** The engine never answers the wait (the exit is only visible through inspect). */
   isWaitLost?: boolean;
+  /** The attach stream delivers nothing and never ends (the output is only in the engine's log). */
+  isOutputLost?: boolean;
 }
 
 /** Options of the in-memory runtime. */
@@ -196,7 +198,7 @@ export class InMemoryRuntime implements ContainerRuntime {
       if (!text) return;
       const data = Buffer.from(text);
       container.logs[name].push(data);
-      container[name].write(data);
+      if (!behaviour.isOutputLost) container[name].write(data);
     };
     emit('stdout', behaviour.stdout);
     emit('stderr', behaviour.stderr);
@@ -210,8 +212,10 @@ export class InMemoryRuntime implements ContainerRuntime {
     container.exitCode = exitCode;
     container.isOomKilled = isOomKilled;
     this.running--;
-    container.stdout.end();
-    container.stderr.end();
+    if (!container.behaviour.isOutputLost) {
+      container.stdout.end();
+      container.stderr.end();
+    }
     if (!container.behaviour.isWaitLost) for (const waiter of container.waiters.splice(0)) waiter(exitCode);
   }
 
