@@ -7,5 +7,5 @@ const entry = { index: 'src/index.ts', testing: 'src/testing.ts' };
 
 export default defineConfig([
   { entry, format: ['esm'], dts: true, sourcemap: true, clean: true, target: 'node20', splitting: true },
-  { entry, format: ['cjs'], dts: true, sourcemap: true, target: 'node20', noExternal: esmOnly },
+  { entry, format: ['cjs'], dts: true, sourcemap: true, target: 'node20', splitting: true, noExternal: esmOnly },
 ]);

@@ -46,12 +46,10 @@ interface Measurement {
 /** The label put on the shell loop's containers, so they can be told from other people's and checked for leftovers. */
 const LOOP_LABEL = 'docker-sim-manager.bench';
 
-/** Runs `fn` and counts the containers created meanwhile that `isOurs` does not claim. */
-async function countForeign<T>(fn: () => Promise<T>, isOurs: (labels: Record<string, string>, value: T) => boolean): Promise<{ value: T; foreign: number }> {
-  const since = Date.now() - 1;
-  const value = await fn();
-  const created = await containersCreated(since, Date.now() + 1);
-  return { value, foreign: created.filter((labels) => !isOurs(labels, value)).length };
+/** How many containers created on the engine in [sinceMs, untilMs] `isOurs` does not claim. */
+async function countForeign(sinceMs: number, untilMs: number, isOurs: (labels: Record<string, string>) => boolean): Promise<number> {
+  const created = await containersCreated(sinceMs - 1, untilMs + 1);
+  return created.filter((labels) => !isOurs(labels)).length;
 }
 
 async function leftoverContainers(filter: string): Promise<string[]> {
@@ -86,20 +84,19 @@ async function runPackage(image: string, round: number): Promise<Measurement> {
     const rss = startRssSampler(50);
     const nodeCpu = startCpuMeter();
     const machineCpu = startMachineCpuMeter();
-    const { value: run, foreign } = await countForeign(
-      () =>
-        timed(() => {
-          const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
-          for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
-          return manager.startComputation();
-        }),
-      (labels, { value: summary }) => labels[LABELS.run] === summary.runId,
-    );
+    const since = Date.now();
+    const { value: summary, wallMs } = await timed(() => {
+      const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
+      for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
+      return manager.startComputation();
+    });
+    const until = Date.now();
     const machineCpuMs = machineCpu();
     const { userMs, systemMs } = nodeCpu();
     const peakRssBytes = rss.stop();
-    await verifyPackageRun(run.value);
-    return { kind: 'package', round, wallMs: run.wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes, foreignContainers: foreign };
+    await verifyPackageRun(summary);
+    const foreignContainers = await countForeign(since, until, (labels) => labels[LABELS.run] === summary.runId);
+    return { kind: 'package', round, wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes, foreignContainers };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
@@ -109,12 +106,14 @@ async function runLoop(image: string, round: number): Promise<Measurement> {
   const label = `${LOOP_LABEL}=loop-${process.pid}-${round}`;
   const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none --label ${label} ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
   const machineCpu = startMachineCpuMeter();
-  // sh() rejects when any docker run failed (xargs exits 123).
-  const { value: run, foreign } = await countForeign(() => timed(() => sh(command)), (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
+  const since = Date.now();
+  const { wallMs } = await timed(() => sh(command)); // rejects when any docker run failed (xargs exits 123)
+  const until = Date.now();
   const machineCpuMs = machineCpu();
   const left = await leftoverContainers(`label=${label}`);
   check(left.length === 0, `${left.length} containers of the shell loop (${label}) are left on the engine`);
-  return { kind: 'loop', round, wallMs: run.wallMs, machineCpuMs, foreignContainers: foreign };
+  const foreignContainers = await countForeign(since, until, (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
+  return { kind: 'loop', round, wallMs, machineCpuMs, foreignContainers };
 }
 
 function describe(m: Measurement): string[] {

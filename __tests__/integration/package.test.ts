@@ -1,0 +1,75 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { MONTE_CARLO, describeEngine, ensureTestImages, packageContainers, requireEngine, tempDir } from '../helpers/engine.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '../..');
+
+const esmScript = `
+import { DockerSimManager, SimJob, ValidationError, isDockerSimError } from 'docker-sim-manager';
+import { InMemoryRuntime } from 'docker-sim-manager/testing';
+const [image, dataDirectory] = process.argv.slice(2);
+const manager = new DockerSimManager({ image, dataDirectory, maxWorkers: 2 });
+manager.addSimJobs([1, 2].map((i) => new SimJob({ name: 'esm' + i, command: '-o /mnt/data -r ' + i + ' -i 50' })));
+const summary = await manager.startComputation();
+let validation;
+try { new SimJob({ name: 'bad name' }); } catch (e) { validation = e instanceof ValidationError && isDockerSimError(e); }
+const fake = new DockerSimManager({ image: 'x:1', dataDirectory, runtime: new InMemoryRuntime({ images: { 'x:1': {} } }) });
+console.log(JSON.stringify({ succeeded: summary.succeeded, validation, fake: typeof fake.startComputation }));
+`;
+
+const cjsScript = `
+const { DockerSimManager, SimJob } = require('docker-sim-manager');
+const { InMemoryRuntime } = require('docker-sim-manager/testing');
+const [image, dataDirectory] = process.argv.slice(2);
+(async () => {
+  const manager = new DockerSimManager({ image, dataDirectory, maxWorkers: 2 });
+  manager.addSimJobs([1, 2].map((i) => new SimJob({ name: 'cjs' + i, command: '-o /mnt/data -r ' + i + ' -i 50' })));
+  const summary = await manager.startComputation();
+  const fake = new DockerSimManager({ image: 'x:1', dataDirectory: dataDirectory + '/fake', runtime: new InMemoryRuntime({ images: { 'x:1': {} } }) });
+  fake.addSimJob({ name: 'f' });
+  const fakeSummary = await fake.startComputation();
+  console.log(JSON.stringify({ succeeded: summary.succeeded, fake: fakeSummary.succeeded }));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+describeEngine('the npm package', () => {
+  beforeAll(async () => {
+    await requireEngine();
+    await ensureTestImages();
+  });
+
+  test('npm pack installs into an empty folder and works from an ESM script and a CJS script', async () => {
+    const work = await tempDir('dsim-pack-');
+    try {
+      // `npm test` builds right before jest; build here only when the test runs on its own.
+      if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
+      const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
+      const [{ filename, files }] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+      const packed = files.map((f) => f.path);
+      expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/testing.js', 'README.md']));
+      expect(packed.some((p) => p.startsWith('src/') || p.startsWith('__tests__/'))).toBe(false);
+
+      const app = path.join(work.dir, 'app');
+      await run('mkdir', ['-p', app]);
+      await writeFile(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
+      await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(work.dir, filename)], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+      await writeFile(path.join(app, 'esm.mjs'), esmScript);
+      await writeFile(path.join(app, 'cjs.cjs'), cjsScript);
+
+      const esm = await run('node', ['esm.mjs', MONTE_CARLO, path.join(work.dir, 'out-esm')], { cwd: app });
+      expect(JSON.parse(esm.stdout)).toEqual({ succeeded: 2, validation: true, fake: 'function' });
+      const cjs = await run('node', ['cjs.cjs', MONTE_CARLO, path.join(work.dir, 'out-cjs')], { cwd: app });
+      expect(JSON.parse(cjs.stdout)).toEqual({ succeeded: 2, fake: 1 });
+
+      expect(await readFile(path.join(work.dir, 'out-esm', 'job_esm1', 'pi.txt'), 'utf8')).toMatch(/^\d\.\d{6}\n$/);
+      expect((await readdir(path.join(work.dir, 'out-cjs'))).sort()).toEqual(['fake', 'job_cjs1', 'job_cjs2']);
+      expect(await packageContainers()).toEqual([]);
+    } finally {
+      await work.cleanup();
+    }
+  }, 240_000);
+});
