@@ -1,6 +1,6 @@
 /** Helpers shared by the benchmark suites: timing, CPU and memory meters, statistics, shell, tables. */
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
 /** A benchmark whose result cannot be trusted (a job failed, an output is missing, a container leaked). */
@@ -74,6 +74,41 @@ export function startMachineCpuMeter(): () => number | undefined {
   };
 }
 
+/** user + system CPU ms of one process from /proc/<pid>/stat (fields 14 and 15, counted after the `(comm)`). */
+function processCpuMs(pid: string): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0; // the process ended
+  }
+}
+
+/**
+ * CPU ms (user + system) spent since the call by the processes named `names` that run at the call, e.g. the
+ * engine's long-lived daemons `dockerd` and `containerd`; undefined off Linux or when none runs.
+ */
+export function startProcessCpuMeter(names: readonly string[]): () => number | undefined {
+  let pids: string[] = [];
+  try {
+    pids = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && names.includes(readFileSafe(`/proc/${pid}/comm`).trim()));
+  } catch {
+    return () => undefined;
+  }
+  const total = (): number => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+  const start = total();
+  return () => (pids.length === 0 ? undefined : total() - start);
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** Runs `command` with `sh -c`; resolves with stdout, rejects with stderr in the message. */
 export function sh(command: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -84,15 +119,32 @@ export function sh(command: string): Promise<string> {
   });
 }
 
-/** Labels (and `image`, `name`) of every container the engine created between two `Date.now()` instants. */
-export async function containersCreated(sinceMs: number, untilMs: number): Promise<Array<Record<string, string>>> {
-  const out = await sh(
-    `docker events --since ${(sinceMs / 1000).toFixed(3)} --until ${(untilMs / 1000).toFixed(3)} --filter type=container --filter event=create --format '{{json .Actor.Attributes}}'`,
-  );
-  return out
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as Record<string, string>);
+/**
+ * Records the labels (and `image`, `name`) of every container the engine creates from now on, through a live
+ * `docker events` child process (the engine keeps only its last 256 events, too few to ask afterwards).
+ * `stop()` may be called more than once.
+ */
+export function watchContainerCreates(): { stop(): Promise<Array<Record<string, string>>> } {
+  const since = (Date.now() / 1000).toFixed(3); // events between this instant and the subscription are replayed
+  const child = spawn('docker', ['events', '--since', since, '--filter', 'type=container', '--filter', 'event=create', '--format', '{{json .Actor.Attributes}}'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    output += chunk;
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let stopped: Promise<Array<Record<string, string>>> | undefined;
+  const stop = async (): Promise<Array<Record<string, string>>> => {
+    await new Promise((resolve) => setTimeout(resolve, 200)); // let the last events arrive
+    child.kill();
+    await exited;
+    return output
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => JSON.parse(line) as Record<string, string>);
+  };
+  return { stop: () => (stopped ??= stop()) };
 }
 
 export const formatSeconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;

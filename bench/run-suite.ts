@@ -11,7 +11,6 @@ import { ensureExampleImage } from '../examples/images.js';
 import { DockerSimManager, LABELS, SimJob, type RunSummary } from '../src/index.js';
 import {
   check,
-  containersCreated,
   formatMiB,
   formatSeconds,
   median,
@@ -19,8 +18,10 @@ import {
   sh,
   startCpuMeter,
   startMachineCpuMeter,
+  startProcessCpuMeter,
   startRssSampler,
   timed,
+  watchContainerCreates,
 } from './lib.js';
 
 const JOBS = 60;
@@ -36,8 +37,10 @@ interface Measurement {
   wallMs: number;
   /** Busy CPU of the whole machine during the run (engine, shims, containers, clients). */
   machineCpuMs: number | undefined;
+  /** CPU of the engine's daemons, dockerd + containerd (not the shims, runc or the containers). */
+  daemonCpuMs: number | undefined;
   /** The package runs only: this node process's CPU and peak RSS. */
-  nodeCpuMs?: number;
+  nodeCpu?: { userMs: number; systemMs: number };
   peakRssBytes?: number;
   /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
   foreignContainers: number;
@@ -46,10 +49,26 @@ interface Measurement {
 /** The label put on the shell loop's containers, so they can be told from other people's and checked for leftovers. */
 const LOOP_LABEL = 'docker-sim-manager.bench';
 
-/** How many containers created on the engine in [sinceMs, untilMs] `isOurs` does not claim. */
-async function countForeign(sinceMs: number, untilMs: number, isOurs: (labels: Record<string, string>) => boolean): Promise<number> {
-  const created = await containersCreated(sinceMs - 1, untilMs + 1);
-  return created.filter((labels) => !isOurs(labels)).length;
+/**
+ * Runs `fn` timed, under a machine CPU meter and a watcher of container creations; counts the containers created
+ * meanwhile that `isOurs` does not claim.
+ */
+async function observe<T>(
+  fn: () => Promise<T>,
+  isOurs: (labels: Record<string, string>, value: T) => boolean,
+): Promise<{ value: T; wallMs: number; machineCpuMs: number | undefined; daemonCpuMs: number | undefined; foreignContainers: number }> {
+  const watcher = watchContainerCreates();
+  try {
+    const machineCpu = startMachineCpuMeter();
+    const daemonCpu = startProcessCpuMeter(['dockerd', 'containerd']);
+    const { value, wallMs } = await timed(fn);
+    const daemonCpuMs = daemonCpu();
+    const machineCpuMs = machineCpu();
+    const created = await watcher.stop();
+    return { value, wallMs, machineCpuMs, daemonCpuMs, foreignContainers: created.filter((labels) => !isOurs(labels, value)).length };
+  } finally {
+    await watcher.stop();
+  }
 }
 
 async function leftoverContainers(filter: string): Promise<string[]> {
@@ -81,22 +100,19 @@ async function verifyPackageRun(summary: RunSummary): Promise<void> {
 async function runPackage(image: string, round: number): Promise<Measurement> {
   const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-'));
   try {
-    const rss = startRssSampler(50);
-    const nodeCpu = startCpuMeter();
-    const machineCpu = startMachineCpuMeter();
-    const since = Date.now();
-    const { value: summary, wallMs } = await timed(() => {
-      const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
-      for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
-      return manager.startComputation();
-    });
-    const until = Date.now();
-    const machineCpuMs = machineCpu();
-    const { userMs, systemMs } = nodeCpu();
-    const peakRssBytes = rss.stop();
-    await verifyPackageRun(summary);
-    const foreignContainers = await countForeign(since, until, (labels) => labels[LABELS.run] === summary.runId);
-    return { kind: 'package', round, wallMs, machineCpuMs, nodeCpuMs: userMs + systemMs, peakRssBytes, foreignContainers };
+    const { value, ...run } = await observe(
+      async () => {
+        const rss = startRssSampler(50);
+        const nodeCpu = startCpuMeter();
+        const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
+        for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
+        const summary = await manager.startComputation();
+        return { summary, nodeCpu: nodeCpu(), peakRssBytes: rss.stop() };
+      },
+      (labels, { summary }) => labels[LABELS.run] === summary.runId,
+    );
+    await verifyPackageRun(value.summary);
+    return { kind: 'package', round, ...run, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
@@ -105,15 +121,11 @@ async function runPackage(image: string, round: number): Promise<Measurement> {
 async function runLoop(image: string, round: number): Promise<Measurement> {
   const label = `${LOOP_LABEL}=loop-${process.pid}-${round}`;
   const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none --label ${label} ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
-  const machineCpu = startMachineCpuMeter();
-  const since = Date.now();
-  const { wallMs } = await timed(() => sh(command)); // rejects when any docker run failed (xargs exits 123)
-  const until = Date.now();
-  const machineCpuMs = machineCpu();
+  // sh() rejects when any docker run failed (xargs exits 123).
+  const { wallMs, machineCpuMs, daemonCpuMs, foreignContainers } = await observe(() => sh(command), (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
   const left = await leftoverContainers(`label=${label}`);
   check(left.length === 0, `${left.length} containers of the shell loop (${label}) are left on the engine`);
-  const foreignContainers = await countForeign(since, until, (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
-  return { kind: 'loop', round, wallMs, machineCpuMs, foreignContainers };
+  return { kind: 'loop', round, wallMs, machineCpuMs, daemonCpuMs, foreignContainers };
 }
 
 function describe(m: Measurement): string[] {
@@ -121,10 +133,11 @@ function describe(m: Measurement): string[] {
     `${m.kind === 'package' ? 'A package' : 'B loop'}`,
     m.round === 1 ? '1 (warm-up)' : String(m.round),
     formatSeconds(m.wallMs),
-    m.nodeCpuMs === undefined ? '-' : formatSeconds(m.nodeCpuMs),
+    m.nodeCpu === undefined ? '-' : formatSeconds(m.nodeCpu.userMs + m.nodeCpu.systemMs),
     m.peakRssBytes === undefined ? '-' : formatMiB(m.peakRssBytes),
     m.machineCpuMs === undefined ? '-' : formatSeconds(m.machineCpuMs),
     m.machineCpuMs === undefined ? '-' : `${(m.machineCpuMs / JOBS / 1000).toFixed(2)} s`,
+    m.daemonCpuMs === undefined ? '-' : formatSeconds(m.daemonCpuMs),
     String(m.foreignContainers),
   ];
 }
@@ -151,14 +164,16 @@ export async function runSuite(): Promise<void> {
   }
 
   console.log('');
-  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job', 'foreign containers'], measurements.map(describe));
+  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job', 'dockerd+containerd CPU', 'foreign containers'], measurements.map(describe));
 
   const measured = measurements.filter((m) => m.round > 1);
   const packages = measured.filter((m) => m.kind === 'package');
   const loops = measured.filter((m) => m.kind === 'loop');
   const packageWall = median(packages.map((m) => m.wallMs));
   const loopWall = median(loops.map((m) => m.wallMs));
-  const nodeCpu = median(packages.map((m) => m.nodeCpuMs ?? Number.NaN));
+  const nodeUser = median(packages.map((m) => m.nodeCpu?.userMs ?? Number.NaN));
+  const nodeSystem = median(packages.map((m) => m.nodeCpu?.systemMs ?? Number.NaN));
+  const nodeCpu = median(packages.map((m) => (m.nodeCpu ? m.nodeCpu.userMs + m.nodeCpu.systemMs : Number.NaN)));
   const peakRss = Math.max(...packages.map((m) => m.peakRssBytes ?? 0));
   console.log(`\nmedians over rounds 2..${ROUNDS}:`);
   printTable(
@@ -167,7 +182,7 @@ export async function runSuite(): Promise<void> {
       ['package wall (A)', formatSeconds(packageWall)],
       ['loop wall (B)', formatSeconds(loopWall)],
       ['ratio A/B', `${(packageWall / loopWall).toFixed(2)}x`],
-      ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} (${((nodeCpu / JOBS)).toFixed(1)} ms/job)`],
+      ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} = ${formatSeconds(nodeUser)} + ${formatSeconds(nodeSystem)} (${(nodeCpu / JOBS).toFixed(1)} ms/job)`],
       ['package peak RSS (50 ms samples)', formatMiB(peakRss)],
       ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],
     ],

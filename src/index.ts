@@ -2,7 +2,8 @@ export { DockerSimManager, type StartComputationOptions } from './manager/docker
 export type { DockerSimManagerOptions, PullPolicy } from './manager/docker-sim-manager-options.js';
 export { LABELS } from './manager/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
-export type { JobSettings, TemplateSpec } from './job/job-settings.js';
+export type { JobSettings, OutputMode, TemplateSpec } from './job/job-settings.js';
+export type { SkippedEntry } from './archive/extract-output.js';
 export type { JobStatus } from './job/job-status.js';
 export type { JobResult, RunSummary } from './job/job-result.js';
 export type { DockerSimManagerEvents, DockerSimManagerEventName } from './events/docker-sim-manager-events.js';
@@ -14,6 +15,8 @@ export { JobExitError } from './errors/job-exit-error.js';
 export { EngineError } from './errors/engine-error.js';
 export { JobCancelledError } from './errors/job-cancelled-error.js';
 export { RunInProgressError } from './errors/run-in-progress-error.js';
+export { ArchiveError } from './errors/archive-error.js';
+export { TemplateError } from './errors/template-error.js';
 export { DockerodeRuntime, type DockerConnection } from './runtime/dockerode-runtime.js';
 export type {
   ContainerRuntime,

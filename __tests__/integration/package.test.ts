@@ -48,7 +48,7 @@ describeEngine('the npm package', () => {
       // `npm test` builds right before jest; build here only when the test runs on its own.
       if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
       const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
-      const [{ filename, files }] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+      const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
       const packed = files.map((f) => f.path);
       expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/testing.js', 'README.md']));
       expect(packed.some((p) => p.startsWith('src/') || p.startsWith('__tests__/'))).toBe(false);

@@ -20,7 +20,13 @@ function execution(behaviour: InMemoryBehaviour, overrides: Partial<ContainerJob
     spec: { name: 'c-J', image: 'img', env: {}, labels: {}, binds: [] },
     templates: [],
     owner: { uid: 0, gid: 0 },
-    logFile: path.join(dir, 'log.txt'),
+    logFiles: { combined: path.join(dir, 'log.txt'), stdout: path.join(dir, 'stdout.log'), stderr: path.join(dir, 'stderr.log') },
+    maxLogBytes: 1024 ** 3,
+    copyOut: [],
+    outputDir: dir,
+    stagingRoot: path.join(dir, '.staging'),
+    outputLimits: { maxBytes: 1024 ** 3, maxEntries: 1000 },
+    ownedDirectories: [],
     runtime,
     signal: new AbortController().signal,
     stopGracePeriodMs: 0,
@@ -45,7 +51,7 @@ test('when the output stream never ends, the log is completed from the engine af
   const lines: string[] = [];
   const outcome = await runContainerJob({ ...exec, onLine: (stream, line) => lines.push(`${stream}:${line}`) });
   expect(outcome.status).toBe('succeeded');
-  expect(await readFile(exec.logFile, 'utf8')).toBe('line 1\nline 2\noops\n');
+  expect(await readFile(exec.logFiles.combined, 'utf8')).toBe('line 1\nline 2\noops\n');
   expect(lines).toEqual(['stdout:line 1', 'stdout:line 2', 'stderr:oops']);
   expect(runtime.calls).toContain('logs');
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tarFs from 'tar-fs';
 import tarStream from 'tar-stream';
+import { TemplateError } from '../errors/template-error.js';
 
 /** A template resolved to its place in the container. */
 export type ResolvedTemplate =
@@ -58,15 +59,25 @@ function packContent(pack: tarStream.Pack, template: Extract<ResolvedTemplate, {
  * `putArchive(id, '/', stream)` places them all (the engine creates missing parent folders). Files are read as
  * the stream is consumed: a large folder is never held in memory.
  */
-export function packTemplates(templates: readonly ResolvedTemplate[], owner: PackOwner): Readable {
+export function packTemplates(templates: readonly ResolvedTemplate[], owner: PackOwner, ownedDirectories: readonly string[] = []): Readable {
   const pack = tarStream.pack();
   void (async () => {
+    for (const directory of ownedDirectories) {
+      await new Promise<void>((resolve, reject) => {
+        pack.entry({ name: entryName(directory), type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (error) =>
+          error ? reject(error) : resolve(),
+        );
+      });
+    }
     for (const template of templates) {
       if (template.kind === 'content') await packContent(pack, template, owner);
       else await packPath(pack, template, owner);
     }
     pack.finalize();
-  })().catch((error: unknown) => pack.destroy(error as Error));
+  })().catch((error: unknown) => {
+    const source = (error as { path?: string }).path ?? 'a template';
+    pack.destroy(new TemplateError(source, `Template ${source} could not be packed: ${(error as Error).message}`, { cause: error }));
+  });
   return pack as unknown as Readable;
 }
 

@@ -6,7 +6,9 @@ export type DockerSimErrorCode =
   | 'E_JOB_EXIT'
   | 'E_ENGINE'
   | 'E_JOB_CANCELLED'
-  | 'E_RUN_IN_PROGRESS';
+  | 'E_RUN_IN_PROGRESS'
+  | 'E_ARCHIVE'
+  | 'E_TEMPLATE';
 
 const BRAND = Symbol.for('docker-sim-manager.error');
 

@@ -1,4 +1,5 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
+import type { SkippedEntry } from '../archive/extract-output.js';
 import type { SimJob } from '../job/sim-job.js';
 import type { JobResult, RunSummary } from '../job/job-result.js';
 
@@ -17,6 +18,10 @@ export interface DockerSimManagerEvents {
   'job:queued': (payload: { job: SimJob }) => void;
   'job:started': (payload: { job: SimJob; containerId: string; attempt: number }) => void;
   'job:log': (payload: { job: SimJob; stream: 'stdout' | 'stderr'; line: string }) => void;
+  /** The job's output passed `maxLogBytes`; the rest is dropped. Emitted once per job. */
+  'job:log-truncated': (payload: { job: SimJob; limitBytes: number }) => void;
+  /** Entries of the job's outputs were not extracted (also in `result.skippedEntries`). */
+  'job:output-skipped': (payload: { job: SimJob; entries: readonly SkippedEntry[] }) => void;
   'job:succeeded': (payload: { job: SimJob; result: JobResult }) => void;
   'job:failed': (payload: { job: SimJob; result: JobResult; error: DockerSimError }) => void;
   'job:cancelled': (payload: { job: SimJob; result: JobResult }) => void;

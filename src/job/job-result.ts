@@ -1,4 +1,5 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
+import type { SkippedEntry } from '../archive/extract-output.js';
 
 /** How one job ended. */
 export interface JobResult {
@@ -14,6 +15,14 @@ export interface JobResult {
   outputDir: string;
   /** `<outputDir>/log.txt`: stdout and stderr, interleaved as they arrived. */
   logFile: string;
+  /** `<outputDir>/stdout.log`. */
+  stdoutFile: string;
+  /** `<outputDir>/stderr.log`. */
+  stderrFile: string;
+  /** How the output folder reached the container. */
+  outputMode: 'bind' | 'copy';
+  /** Entries of the container's outputs that were not extracted (links, devices, name clashes...), and why. */
+  skippedEntries: SkippedEntry[];
   startedAt: Date | null;
   finishedAt: Date;
   /** From start to the end of log collection; 0 when the job never started. */

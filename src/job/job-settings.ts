@@ -35,7 +35,26 @@ export interface JobSettings {
   gpus?: 'all' | number;
   /** Network mode, e.g. `'none'`. @default the engine's default network */
   network?: string;
+  /** Overrides the image's entrypoint. A string is split like `command`. */
+  entrypoint?: string | readonly string[];
+  /** Extra container paths copied out after the job exits, into the job folder under their base names. */
+  collect?: readonly string[];
+  /**
+   * How the job folder reaches the container: `'bind'` mounts the host folder; `'copy'` backs `mountPath` with
+   * an anonymous volume and copies its contents out after exit (for remote engines); `'auto'` picks `bind` for
+   * a local engine and `copy` for a remote one. @default 'auto'
+   */
+  outputMode?: OutputMode;
+  /** Output (stdout + stderr) kept per job; the rest is dropped with one marker line. @default 1 GiB */
+  maxLogBytes?: number;
+  /** Bytes of outputs copied out of the container per job (copy mode and `collect`). @default 10 GiB */
+  maxOutputBytes?: number;
+  /** Files and folders copied out of the container per job. @default 100000 */
+  maxOutputEntries?: number;
 }
+
+/** How a job's output folder reaches its container. */
+export type OutputMode = 'auto' | 'bind' | 'copy';
 
 /** A template after validation: absolute host paths, content as bytes. */
 export type NormalizedTemplate =
@@ -54,9 +73,33 @@ export interface NormalizedSettings {
   memoryBytes?: number;
   gpus?: 'all' | number;
   network?: string;
+  entrypoint?: string[];
+  collect?: string[];
+  outputMode?: OutputMode;
+  maxLogBytes?: number;
+  maxOutputBytes?: number;
+  maxOutputEntries?: number;
 }
 
-const SETTING_KEYS = new Set(['command', 'templates', 'env', 'workingDir', 'user', 'labels', 'cpus', 'memory', 'gpus', 'network']);
+const SETTING_KEYS = new Set([
+  'command',
+  'templates',
+  'env',
+  'workingDir',
+  'user',
+  'labels',
+  'cpus',
+  'memory',
+  'gpus',
+  'network',
+  'entrypoint',
+  'collect',
+  'outputMode',
+  'maxLogBytes',
+  'maxOutputBytes',
+  'maxOutputEntries',
+]);
+const OUTPUT_MODES: readonly OutputMode[] = ['auto', 'bind', 'copy'];
 
 function fail(field: string, value: unknown, expectation: string): never {
   throw new ValidationError(field, value, `Expected \`${field}\` to be ${expectation}, got ${describeValue(value)}.`);
@@ -130,6 +173,26 @@ export function normalizeSettings(settings: JobSettings, prefix: string): Normal
     }
     out.gpus = s.gpus;
   }
+  if (s.entrypoint !== undefined) out.entrypoint = parseCommand(s.entrypoint as string, `${prefix}entrypoint`);
+  if (s.collect !== undefined) {
+    if (!Array.isArray(s.collect)) fail(`${prefix}collect`, s.collect, 'an array of absolute container paths');
+    out.collect = s.collect.map((entry: unknown, i) => {
+      if (typeof entry !== 'string' || !entry.startsWith('/') || path.posix.normalize(entry) === '/') {
+        fail(`${prefix}collect[${i}]`, entry, "an absolute container path other than '/'");
+      }
+      return path.posix.normalize(entry).replace(/\/$/, '');
+    });
+  }
+  if (s.outputMode !== undefined) {
+    if (!OUTPUT_MODES.includes(s.outputMode as OutputMode)) fail(`${prefix}outputMode`, s.outputMode, "'auto', 'bind' or 'copy'");
+    out.outputMode = s.outputMode as OutputMode;
+  }
+  for (const key of ['maxLogBytes', 'maxOutputBytes', 'maxOutputEntries'] as const) {
+    const value = s[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`${prefix}${key}`, value, 'a whole number >= 1');
+    out[key] = value;
+  }
   return out;
 }
 
@@ -144,5 +207,6 @@ export function mergeSettings(defaults: NormalizedSettings, own: NormalizedSetti
   if (defaults.env || own.env) merged.env = { ...defaults.env, ...own.env };
   if (defaults.labels || own.labels) merged.labels = { ...defaults.labels, ...own.labels };
   if (defaults.templates || own.templates) merged.templates = [...(defaults.templates ?? []), ...(own.templates ?? [])];
+  if (defaults.collect || own.collect) merged.collect = [...new Set([...(defaults.collect ?? []), ...(own.collect ?? [])])];
   return merged;
 }

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -36,24 +37,42 @@ class LineSplitter {
   }
 }
 
+/** Where a job's output goes. */
+export interface LogFiles {
+  /** stdout and stderr interleaved as they arrived. */
+  combined: string;
+  stdout: string;
+  stderr: string;
+}
+
 /**
- * Streams a job's stdout and stderr into `log.txt` as they arrive (never buffering a whole log), with
- * backpressure, and hands complete lines to `onLine` when someone listens.
+ * Streams a job's stdout and stderr into `log.txt`, `stdout.log` and `stderr.log` as they arrive (never buffering
+ * a whole log), with backpressure, and hands complete lines to `onLine` when someone listens. After `maxBytes`
+ * of output, further output is dropped and one marker line says so.
  */
 export class LogSink {
   readonly bytes: Record<OutputStreamName, number> = { stdout: 0, stderr: 0 };
-  private readonly file: WriteStream;
+  private readonly combined: WriteStream;
+  private readonly perStream: Record<OutputStreamName, WriteStream>;
   private readonly splitters: Partial<Record<OutputStreamName, LineSplitter>> = {};
   private fileError: Error | undefined;
+  private isTruncated = false;
 
   constructor(
-    logFile: string,
-    private readonly onLine?: (stream: OutputStreamName, line: string) => void,
+    files: LogFiles,
+    private readonly options: {
+      maxBytes: number;
+      onLine?: ((stream: OutputStreamName, line: string) => void) | undefined;
+      onTruncated?: (() => void) | undefined;
+    },
   ) {
-    this.file = createWriteStream(logFile, { flags: 'wx' });
-    this.file.on('error', (error) => {
-      this.fileError = error;
-    });
+    const open = (file: string): WriteStream =>
+      createWriteStream(file, { flags: 'wx' }).on('error', (error) => {
+        this.fileError ??= error;
+      });
+    this.combined = open(files.combined);
+    this.perStream = { stdout: open(files.stdout), stderr: open(files.stderr) };
+    const { onLine } = options;
     if (onLine) {
       for (const name of ['stdout', 'stderr'] as const) {
         this.splitters[name] = new LineSplitter((line) => onLine(name, line));
@@ -61,14 +80,36 @@ export class LogSink {
     }
   }
 
-  /** Writes one chunk; returns false when the file wants the producer to wait for 'drain'. */
-  write(name: OutputStreamName, chunk: Buffer): boolean {
-    this.bytes[name] += chunk.length;
-    this.splitters[name]?.write(chunk);
-    return this.file.write(chunk);
+  /** Bytes the job produced, kept or not. */
+  get totalBytes(): number {
+    return this.bytes.stdout + this.bytes.stderr;
   }
 
-  /** Copies a live stream into the log; resolves when it ends (or errors, or closes). */
+  /** Writes one chunk; returns false when the files want the producer to wait for 'drain'. */
+  write(name: OutputStreamName, chunk: Buffer): boolean {
+    const kept = Math.max(0, Math.min(chunk.length, this.options.maxBytes - this.totalBytes));
+    this.bytes[name] += chunk.length;
+    if (kept === 0) {
+      this.truncate();
+      return true;
+    }
+    const data = kept === chunk.length ? chunk : chunk.subarray(0, kept);
+    this.splitters[name]?.write(data);
+    const isCombinedReady = this.combined.write(data);
+    const isStreamReady = this.perStream[name].write(data);
+    if (kept < chunk.length) this.truncate();
+    return isCombinedReady && isStreamReady;
+  }
+
+  private truncate(): void {
+    if (this.isTruncated) return;
+    this.isTruncated = true;
+    const marker = `\n[docker-sim-manager] output truncated: the job wrote more than maxLogBytes (${this.options.maxBytes} bytes); the rest was dropped.\n`;
+    for (const file of [this.combined, this.perStream.stdout, this.perStream.stderr]) file.write(marker);
+    this.options.onTruncated?.();
+  }
+
+  /** Copies a live stream into the logs; resolves when it ends (or errors, or closes). */
   follow(name: OutputStreamName, stream: Readable): Promise<void> {
     return new Promise((resolve) => {
       let isWaitingForDrain = false;
@@ -76,7 +117,8 @@ export class LogSink {
         if (!this.write(name, chunk) && !isWaitingForDrain) {
           isWaitingForDrain = true;
           stream.pause();
-          this.file.once('drain', () => {
+          const slow = [this.combined, this.perStream[name]].filter((file) => file.writableNeedDrain);
+          void Promise.all(slow.map((file) => once(file, 'drain'))).then(() => {
             isWaitingForDrain = false;
             stream.resume();
           });
@@ -88,14 +130,19 @@ export class LogSink {
     });
   }
 
-  /** Flushes partial lines and closes the file; rejects if writing the file failed. */
+  /** Flushes partial lines and closes the files; rejects if writing a file failed. */
   async close(): Promise<void> {
     for (const splitter of Object.values(this.splitters)) splitter.end();
-    await new Promise<void>((resolve) => {
-      if (this.file.closed || this.file.destroyed) return resolve();
-      this.file.end(() => resolve());
-      this.file.once('error', () => resolve());
-    });
+    await Promise.all(
+      [this.combined, this.perStream.stdout, this.perStream.stderr].map(
+        (file) =>
+          new Promise<void>((resolve) => {
+            if (file.closed || file.destroyed) return resolve();
+            file.end(() => resolve());
+            file.once('error', () => resolve());
+          }),
+      ),
+    );
     if (this.fileError) throw this.fileError;
   }
 }

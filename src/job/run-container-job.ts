@@ -4,7 +4,9 @@ import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { JobExitError } from '../errors/job-exit-error.js';
 import { packTemplates, type PackOwner, type ResolvedTemplate } from '../archive/pack-templates.js';
 import type { ContainerRuntime, ContainerSpec, ExitWaiter } from '../runtime/container-runtime.js';
-import { LogSink, type OutputStreamName } from './log-sink.js';
+import { copyOutputs, type CopyOutItem } from '../archive/copy-outputs.js';
+import type { ExtractLimits, SkippedEntry } from '../archive/extract-output.js';
+import { LogSink, type LogFiles, type OutputStreamName } from './log-sink.js';
 
 /** Everything one attempt of a job needs. */
 export interface ContainerJobExecution {
@@ -12,7 +14,17 @@ export interface ContainerJobExecution {
   spec: ContainerSpec;
   templates: readonly ResolvedTemplate[];
   owner: PackOwner;
-  logFile: string;
+  logFiles: LogFiles;
+  maxLogBytes: number;
+  onLogTruncated?: (() => void) | undefined;
+  /** Container paths copied into `outputDir` after the exit (copy mode's mount path, `collect`). */
+  copyOut: readonly CopyOutItem[];
+  outputDir: string;
+  /** Where outputs are extracted before they are moved into `outputDir` (same file system). */
+  stagingRoot: string;
+  outputLimits: ExtractLimits;
+  /** Folders created in the container before it starts, owned by `owner` (copy mode's mount path). */
+  ownedDirectories: readonly string[];
   runtime: ContainerRuntime;
   signal: AbortSignal;
   stopGracePeriodMs: number;
@@ -33,6 +45,7 @@ export interface ContainerJobOutcome {
   containerId: string | null;
   startedAt: Date | null;
   finishedAt: Date;
+  skippedEntries: SkippedEntry[];
   error?: DockerSimError;
 }
 
@@ -102,12 +115,14 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
   let exitCode: number | null = null;
   let sink: LogSink | undefined;
   let stage = 'create the container';
+  let skippedEntries: SkippedEntry[] = [];
   const outcome = (status: ContainerJobOutcome['status'], error?: DockerSimError): ContainerJobOutcome => ({
     status,
     exitCode,
     containerId,
     startedAt,
     finishedAt: new Date(),
+    skippedEntries,
     ...(error ? { error } : {}),
   });
   const cancelled = (): ContainerJobOutcome => outcome('cancelled', new JobCancelledError(execution.jobName));
@@ -122,18 +137,29 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
       heldLines = undefined;
       for (const [stream, line] of held) onLine?.(stream, line);
     };
-    sink = new LogSink(
-      execution.logFile,
-      onLine &&
+    sink = new LogSink(execution.logFiles, {
+      maxBytes: execution.maxLogBytes,
+      onTruncated: execution.onLogTruncated,
+      onLine:
+        onLine &&
         ((stream, line) => {
           if (heldLines) heldLines.push([stream, line]);
           else onLine(stream, line);
         }),
-    );
+    });
     containerId = await runtime.createContainer(spec);
-    if (execution.templates.length > 0) {
+    if (execution.templates.length > 0 || execution.ownedDirectories.length > 0) {
       stage = 'copy templates into the container';
-      await runtime.putArchive(containerId, '/', packTemplates(execution.templates, execution.owner));
+      const tar = packTemplates(execution.templates, execution.owner, execution.ownedDirectories);
+      let packError: unknown;
+      tar.once('error', (error) => {
+        packError = error;
+      });
+      try {
+        await runtime.putArchive(containerId, '/', tar);
+      } catch (error) {
+        throw packError ?? error;
+      }
     }
     stage = 'attach to the container';
     const output = await runtime.attach(containerId);
@@ -193,6 +219,19 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     sink = undefined;
 
     if (signal.aborted) return cancelled();
+    if (execution.copyOut.length > 0) {
+      stage = 'copy the outputs out of the container';
+      try {
+        skippedEntries = await copyOutputs(runtime, id, execution.copyOut, {
+          outputDir: execution.outputDir,
+          stagingRoot: execution.stagingRoot,
+          limits: execution.outputLimits,
+        });
+      } catch (error) {
+        // A failed job keeps its exit code as the reason; a job that exited 0 fails for its outputs.
+        if (exitCode === 0) throw error;
+      }
+    }
     if (exitCode === 0) return outcome('succeeded');
     const state = await runtime.inspectContainer(id).catch(() => undefined);
     return outcome('failed', new JobExitError(execution.jobName, exitCode, state?.isOomKilled ?? false));

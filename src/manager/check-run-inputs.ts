@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../errors/validation-error.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
@@ -83,7 +83,9 @@ export async function resolveTemplates(
         );
       }
       const target = template.target ?? path.posix.join(mountPath, path.basename(template.source));
-      return { kind: 'path', source: template.source, target, isDirectory };
+      // A template the user named is followed if it is a link; links inside a template folder are packed as
+      // links, never followed, so nothing outside the folder is read.
+      return { kind: 'path', source: await realpath(template.source), target, isDirectory };
     }),
   );
 }

@@ -13,6 +13,8 @@ import type { JobResult, RunSummary } from '../job/job-result.js';
 import { runContainerJob } from '../job/run-container-job.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
+import type { CopyOutItem } from '../archive/copy-outputs.js';
+import type { LogFiles } from '../job/log-sink.js';
 import type { ContainerRuntime, ContainerSpec, ImageInfo } from '../runtime/container-runtime.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
@@ -30,8 +32,16 @@ interface PreparedJob {
   spec: ContainerSpec;
   templates: ResolvedTemplate[];
   outputDir: string;
-  logFile: string;
+  logFiles: LogFiles;
+  outputMode: 'bind' | 'copy';
+  copyOut: CopyOutItem[];
+  ownedDirectories: string[];
+  limits: { maxLogBytes: number; maxOutputBytes: number; maxOutputEntries: number };
 }
+
+const DEFAULT_MAX_LOG_BYTES = 1024 ** 3;
+const DEFAULT_MAX_OUTPUT_BYTES = 10 * 1024 ** 3;
+const DEFAULT_MAX_OUTPUT_ENTRIES = 100_000;
 
 /** Timings of the engine watchdogs; internal knobs, exposed for tests of the fake runtime. */
 const LOG_GRACE_MS = 2_000;
@@ -192,7 +202,14 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
             spec: { ...item.spec, image: run.imageId, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
             templates: item.templates,
             owner: run.owner,
-            logFile: item.logFile,
+            logFiles: item.logFiles,
+            maxLogBytes: item.limits.maxLogBytes,
+            onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
+            copyOut: item.copyOut,
+            outputDir: item.outputDir,
+            stagingRoot: path.join(this.config.dataDirectory, '.docker-sim-manager', 'staging'),
+            outputLimits: { maxBytes: item.limits.maxOutputBytes, maxEntries: item.limits.maxOutputEntries },
+            ownedDirectories: item.ownedDirectories,
             runtime: this.runtime,
             signal: run.signal,
             stopGracePeriodMs: this.config.stopGracePeriodMs,
@@ -215,13 +232,18 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       attempts: outcome?.containerId ? 1 : 0,
       containerId: outcome?.containerId ?? null,
       outputDir: item.outputDir,
-      logFile: item.logFile,
+      logFile: item.logFiles.combined,
+      stdoutFile: item.logFiles.stdout,
+      stderrFile: item.logFiles.stderr,
+      outputMode: item.outputMode,
+      skippedEntries: outcome?.skippedEntries ?? [],
       startedAt,
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - (startedAt as Date).getTime(),
       imageId: run.imageId,
       ...(outcome?.error ? { error: outcome.error } : {}),
     };
+    if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
@@ -236,10 +258,24 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await checkOutputDirIsFree(job.name, outputDir);
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
     const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
+    const requested = settings.outputMode ?? 'auto';
+    const outputMode = requested === 'auto' ? (this.runtime.isLocal ? 'bind' : 'copy') : requested;
+    if (outputMode === 'bind' && !this.runtime.isLocal) {
+      throw new ValidationError(
+        `jobs[${job.name}].outputMode`,
+        'bind',
+        `Job ${job.name} asks for outputMode 'bind', but the engine at ${this.runtime.endpoint} is remote and cannot see host folders. Use 'copy' or 'auto'.`,
+      );
+    }
+    const copyOut: CopyOutItem[] = [
+      ...(outputMode === 'copy' ? [{ containerPath: config.mountPath, stripFirst: true }] : []),
+      ...(settings.collect ?? []).map((containerPath) => ({ containerPath, stripFirst: false })),
+    ];
     const spec: ContainerSpec = {
       name: '',
       image: config.imageReference,
       ...(settings.argv === undefined ? {} : { cmd: settings.argv }),
+      ...(settings.entrypoint === undefined ? {} : { entrypoint: settings.entrypoint }),
       env: settings.env ?? {},
       ...(settings.workingDir === undefined ? {} : { workingDir: settings.workingDir }),
       ...(user === undefined ? {} : { user }),
@@ -249,13 +285,29 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         [LABELS.ownerHost]: os.hostname(),
         [LABELS.ownerPid]: String(process.pid),
       },
-      binds: [{ hostPath: outputDir, containerPath: config.mountPath }],
+      binds: outputMode === 'bind' ? [{ hostPath: outputDir, containerPath: config.mountPath }] : [],
+      ...(outputMode === 'copy' ? { volumes: [config.mountPath] } : {}),
       ...(settings.network === undefined ? {} : { networkMode: settings.network }),
       ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
       ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
       ...(settings.gpus === undefined ? {} : { gpus: settings.gpus }),
     };
-    return { job, spec, templates, outputDir, logFile: path.join(outputDir, 'log.txt') };
+    return {
+      job,
+      spec,
+      templates,
+      outputDir,
+      logFiles: { combined: path.join(outputDir, 'log.txt'), stdout: path.join(outputDir, 'stdout.log'), stderr: path.join(outputDir, 'stderr.log') },
+      outputMode,
+      copyOut,
+      // In copy mode the mount path is a fresh volume owned by root: create it owned by the job's user.
+      ownedDirectories: outputMode === 'copy' ? [config.mountPath] : [],
+      limits: {
+        maxLogBytes: settings.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
+        maxOutputBytes: settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+        maxOutputEntries: settings.maxOutputEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES,
+      },
+    };
   }
 
   /** The uid:gid containers run as (and templates are owned by): the calling user's on POSIX systems. */

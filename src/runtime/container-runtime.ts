@@ -20,6 +20,8 @@ export interface ContainerSpec {
   user?: string;
   labels: Record<string, string>;
   binds: BindMount[];
+  /** Container paths backed by anonymous volumes (removed with the container). */
+  volumes?: string[];
   networkMode?: string;
   nanoCpus?: number;
   memoryBytes?: number;
@@ -105,6 +107,8 @@ export interface ContainerRuntime {
   createContainer(spec: ContainerSpec): Promise<string>;
   /** Extracts an uncompressed tar stream into the container at `path` (parents of entries are created). */
   putArchive(containerId: string, path: string, tar: Readable): Promise<void>;
+  /** A tar stream of `path` in the container (its entries start with the path's base name); undefined when absent. */
+  getArchive(containerId: string, path: string): Promise<Readable | undefined>;
   /** Attaches to stdout/stderr; call before `start` so no output is missed. */
   attach(containerId: string): Promise<ContainerOutput>;
   /**

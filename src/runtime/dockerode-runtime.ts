@@ -150,6 +150,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
         ...(spec.user === undefined ? {} : { User: spec.user }),
         Labels: spec.labels,
+        ...(spec.volumes?.length ? { Volumes: Object.fromEntries(spec.volumes.map((v) => [v, {}])) } : {}),
         Tty: false,
         OpenStdin: false,
         AttachStdin: false,
@@ -183,6 +184,15 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       tar.destroy();
       this.fail(`copy files into container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async getArchive(containerId: string, path: string): Promise<Readable | undefined> {
+    try {
+      return (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+    } catch (error) {
+      if (statusCodeOf(error) === 404) return undefined;
+      this.fail(`copy ${path} out of container ${containerId.slice(0, 12)}`, error);
     }
   }
 

@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
+import tarStream from 'tar-stream';
 import { EngineError } from '../errors/engine-error.js';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import type {
@@ -25,6 +26,8 @@ export interface InMemoryBehaviour {
   isWaitLost?: boolean;
   /** The attach stream delivers nothing and never ends (the output is only in the engine's log). */
   isOutputLost?: boolean;
+  /** Files the process leaves behind, by absolute container path, returned by `getArchive`. */
+  files?: Record<string, string>;
 }
 
 /** Options of the in-memory runtime. */
@@ -157,6 +160,20 @@ export class InMemoryRuntime implements ContainerRuntime {
     for await (const chunk of tar) chunks.push(chunk as Buffer);
     if (this.options.failOn?.putArchive?.(container.spec)) throw new EngineError('copy files into container', 'archive rejected');
     container.archives.push(Buffer.concat(chunks));
+  }
+
+  async getArchive(containerId: string, path: string): Promise<Readable | undefined> {
+    this.calls.push('getArchive');
+    const container = this.get(containerId);
+    const prefix = path.replace(/\/+$/, '');
+    const files = Object.entries(container.behaviour.files ?? {}).filter(([file]) => file === prefix || file.startsWith(`${prefix}/`));
+    if (files.length === 0) return undefined;
+    const base = prefix.slice(prefix.lastIndexOf('/') + 1);
+    const pack = tarStream.pack();
+    if (files.some(([file]) => file !== prefix)) pack.entry({ name: base, type: 'directory', mode: 0o755 });
+    for (const [file, content] of files) pack.entry({ name: `${base}${file.slice(prefix.length)}`, mode: 0o644 }, content);
+    pack.finalize();
+    return pack as unknown as Readable;
   }
 
   async attach(containerId: string): Promise<ContainerOutput> {
