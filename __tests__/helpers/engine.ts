@@ -60,9 +60,13 @@ export function ensureTestImages(): Promise<void> {
   return imagesReady;
 }
 
-/** Containers of this package on the engine (any run), running or not. */
-export async function packageContainers(): Promise<Docker.ContainerInfo[]> {
-  return docker.listContainers({ all: true, filters: { label: [LABELS.run] } });
+/**
+ * Containers of this package on the engine, running or not, made by this test process (or, with
+ * `anyOwner`, by any process: for tests that drive child processes).
+ */
+export async function packageContainers(options: { anyOwner?: boolean } = {}): Promise<Docker.ContainerInfo[]> {
+  const label = options.anyOwner ? [LABELS.run] : [LABELS.run, `${LABELS.ownerPid}=${process.pid}`];
+  return docker.listContainers({ all: true, filters: { label } });
 }
 
 /** A fresh temporary folder, removed by `cleanup()`. */
@@ -84,7 +88,7 @@ export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
   let isStopped = false;
   const loop = (async () => {
     while (!isStopped) {
-      const running = await docker.listContainers({ filters: { label: [LABELS.run], status: ['running'] } });
+      const running = await docker.listContainers({ filters: { label: [LABELS.run, `${LABELS.ownerPid}=${process.pid}`], status: ['running'] } });
       max = Math.max(max, running.length);
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }

@@ -14,11 +14,11 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-type Entry = tarStream.Headers & { content?: string };
+type Entry = Partial<tarStream.Header> & { name: string; content?: string };
 
 function tar(entries: Entry[]): Readable {
   const pack = tarStream.pack();
-  for (const { content, ...header } of entries) pack.entry(header, content ?? '');
+  for (const { content, ...header } of entries) pack.entry(header as tarStream.Header, content ?? '');
   pack.finalize();
   return pack as unknown as Readable;
 }

@@ -1,6 +1,5 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import tarFs from 'tar-fs';
 import { ArchiveError } from '../errors/archive-error.js';
@@ -68,7 +67,10 @@ export async function extractOutput(
       if (failure === undefined && (budget.bytes > limits.maxBytes || budget.entries > limits.maxEntries)) {
         const which = budget.bytes > limits.maxBytes ? `more than maxOutputBytes (${limits.maxBytes} bytes)` : `more than maxOutputEntries (${limits.maxEntries} entries)`;
         failure = new ArchiveError(containerPath, `The outputs of ${containerPath} hold ${which}; nothing was kept. Raise the limit or write less.`);
-        queueMicrotask(() => extract.destroy(failure));
+        // Stop reading at once. Never `throw` inside map (it would crash the process) and never push the error
+        // into the tar streams (an entry being written would re-emit it): from here `ignore` refuses every
+        // entry, and the source is closed; the pipeline then rejects and `failure` is reported.
+        queueMicrotask(() => archive.destroy(failure));
       }
       header.name = parts.join('/');
       header.mode = type === 'directory' ? (header.mode & 0o755) | 0o700 : (header.mode & 0o755) | 0o600;
@@ -77,7 +79,21 @@ export async function extractOutput(
     ignore: (_name, header) => header?.name === '__dsim_skipped__' || failure !== undefined,
   });
   try {
-    await pipeline(archive, extract);
+    // Wired by hand rather than with stream/promises' pipeline: closing an HTTP source early made that
+    // pipeline leave a rejection nobody could catch. This settles once; later errors are ignored.
+    await new Promise<void>((resolve, reject) => {
+      archive.on('error', reject);
+      extract.on('error', reject);
+      let hasEnded = false;
+      archive.once('end', () => {
+        hasEnded = true;
+      });
+      archive.once('close', () => {
+        if (!hasEnded) reject(failure ?? new Error('the archive stream closed before its end'));
+      });
+      extract.once('finish', () => resolve());
+      archive.pipe(extract);
+    });
   } catch (error) {
     if (failure) throw failure;
     throw new ArchiveError(containerPath, `Copying ${containerPath} out of the container failed: ${(error as Error).message}`, { cause: error });

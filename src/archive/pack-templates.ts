@@ -59,12 +59,16 @@ function packContent(pack: tarStream.Pack, template: Extract<ResolvedTemplate, {
  * `putArchive(id, '/', stream)` places them all (the engine creates missing parent folders). Files are read as
  * the stream is consumed: a large folder is never held in memory.
  */
-export function packTemplates(templates: readonly ResolvedTemplate[], owner: PackOwner, ownedDirectories: readonly string[] = []): Readable {
+export function packTemplates(
+  templates: readonly ResolvedTemplate[],
+  owner: PackOwner,
+  ownedDirectories: ReadonlyArray<{ path: string; mode: number }> = [],
+): Readable {
   const pack = tarStream.pack();
   void (async () => {
     for (const directory of ownedDirectories) {
       await new Promise<void>((resolve, reject) => {
-        pack.entry({ name: entryName(directory), type: 'directory', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (error) =>
+        pack.entry({ name: entryName(directory.path), type: 'directory', mode: directory.mode, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (error) =>
           error ? reject(error) : resolve(),
         );
       });

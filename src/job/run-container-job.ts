@@ -24,7 +24,7 @@ export interface ContainerJobExecution {
   stagingRoot: string;
   outputLimits: ExtractLimits;
   /** Folders created in the container before it starts, owned by `owner` (copy mode's mount path). */
-  ownedDirectories: readonly string[];
+  ownedDirectories: ReadonlyArray<{ path: string; mode: number }>;
   runtime: ContainerRuntime;
   signal: AbortSignal;
   stopGracePeriodMs: number;

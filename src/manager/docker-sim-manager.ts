@@ -35,7 +35,9 @@ interface PreparedJob {
   logFiles: LogFiles;
   outputMode: 'bind' | 'copy';
   copyOut: CopyOutItem[];
-  ownedDirectories: string[];
+  /** Who owns the templates and the copy-mode mount folder in the container. */
+  owner: { uid: number; gid: number };
+  ownedDirectories: Array<{ path: string; mode: number }>;
   limits: { maxLogBytes: number; maxOutputBytes: number; maxOutputEntries: number };
 }
 
@@ -201,7 +203,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
             jobName: job.name,
             spec: { ...item.spec, image: run.imageId, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
             templates: item.templates,
-            owner: run.owner,
+            owner: item.owner,
             logFiles: item.logFiles,
             maxLogBytes: item.limits.maxLogBytes,
             onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
@@ -258,6 +260,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await checkOutputDirIsFree(job.name, outputDir);
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
     const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
+    const numericUser = settings.user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(settings.user);
+    const fileOwner = numericUser ? { uid: Number(numericUser[1]), gid: Number(numericUser[2] ?? 0) } : undefined;
     const requested = settings.outputMode ?? 'auto';
     const outputMode = requested === 'auto' ? (this.runtime.isLocal ? 'bind' : 'copy') : requested;
     if (outputMode === 'bind' && !this.runtime.isLocal) {
@@ -300,8 +304,10 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       logFiles: { combined: path.join(outputDir, 'log.txt'), stdout: path.join(outputDir, 'stdout.log'), stderr: path.join(outputDir, 'stderr.log') },
       outputMode,
       copyOut,
-      // In copy mode the mount path is a fresh volume owned by root: create it owned by the job's user.
-      ownedDirectories: outputMode === 'copy' ? [config.mountPath] : [],
+      owner: fileOwner ?? owner,
+      // In copy mode the mount path is a fresh volume owned by root: create it owned by the job's user, or
+      // writable by anyone when the user is a name we cannot resolve (the volume is private to the container).
+      ownedDirectories: outputMode === 'copy' ? [{ path: config.mountPath, mode: fileOwner || !settings.user ? 0o755 : 0o777 }] : [],
       limits: {
         maxLogBytes: settings.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
         maxOutputBytes: settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
