@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DockerSimManager, EngineError, ImageNotFoundError, JobExitError, LABELS, SimJob, ValidationError } from '../../src/index.js';
+import { DockerSimManager, EngineError, ImageNotFoundError, JobCancelledError, JobExitError, LABELS, SimJob, ValidationError } from '../../src/index.js';
 import { InMemoryRuntime, type InMemoryRuntimeOptions } from '../../src/testing.js';
 
 const IMAGE = 'sim:1.0';
@@ -135,6 +135,7 @@ describe('cancellation', () => {
     expect(runtime.calls.filter((c) => c === 'stop')).toHaveLength(2);
     expect(runtime.existing).toEqual([]);
     expect(manager.simJobs.every((j) => j.status === 'cancelled')).toBe(true);
+    expect(summary.results.every((r) => r.error instanceof JobCancelledError)).toBe(true); // queued ones too
   });
 
   test('an already aborted signal cancels every job without creating a container', async () => {
@@ -159,6 +160,7 @@ describe('options', () => {
     [{ stopGracePeriodMs: -1 }, 'stopGracePeriodMs'],
     [{ maxWorker: 3 }, 'maxWorker'],
     [{ defaults: { memory: 'lots' } }, 'defaults.memory'],
+    [{ defaults: { comand: '-i 3' } }, 'defaults.comand'],
   ])('%j is refused naming %s', (bad, field) => {
     const runtime = new InMemoryRuntime();
     const make = () => new DockerSimManager({ image: IMAGE, dataDirectory: '/tmp/x', runtime, ...(bad as object) });

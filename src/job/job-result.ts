@@ -7,7 +7,7 @@ export interface JobResult {
   status: 'succeeded' | 'failed' | 'cancelled';
   /** The container's exit code; `null` when the job never ran to an exit (cancelled early, engine failure). */
   exitCode: number | null;
-  /** How many containers were started for the job. */
+  /** How many containers were created for the job. */
   attempts: number;
   /** The id of the (last) container, `null` when none was created. */
   containerId: string | null;

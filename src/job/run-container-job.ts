@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { EngineError } from '../errors/engine-error.js';
 import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
 import { JobCancelledError } from '../errors/job-cancelled-error.js';
@@ -98,6 +99,20 @@ async function guardedExit(
   }
 }
 
+/** The bytes of a stream after its first `count`. */
+async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffer> {
+  let toSkip = count;
+  for await (const chunk of stream) {
+    const buffer = chunk as Buffer;
+    if (toSkip >= buffer.length) {
+      toSkip -= buffer.length;
+      continue;
+    }
+    yield toSkip > 0 ? buffer.subarray(toSkip) : buffer;
+    toSkip = 0;
+  }
+}
+
 function asJobError(error: unknown, operation: string): DockerSimError {
   if (isDockerSimError(error)) return error;
   return new EngineError(operation, `Job failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
@@ -193,6 +208,7 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     execution.onStarted(id);
     releaseLines();
     signal.addEventListener('abort', stopOnAbort, { once: true });
+    if (signal.aborted) stopOnAbort(); // aborted while the engine was starting it
     stage = 'wait for the container to exit';
     try {
       exitCode = (await guardedExit(execution, id, waiter)).exitCode;
@@ -210,10 +226,9 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
       output.close();
       await Promise.race([followed, delay(1000).promise]);
       const logs = await runtime.readLogs(id);
-      for (const name of ['stdout', 'stderr'] as const) {
-        const missing = logs[name].subarray(logSink.bytes[name]);
-        if (missing.length > 0) logSink.write(name, missing);
-      }
+      await Promise.all(
+        (['stdout', 'stderr'] as const).map((name) => logSink.follow(name, Readable.from(skipBytes(logs[name], logSink.bytes[name])))),
+      );
     }
     await logSink.close();
     sink = undefined;

@@ -46,7 +46,7 @@ export async function checkOutputDirIsFree(jobName: string, outputDir: string): 
   const entries = await readdir(outputDir).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return [];
     if (error.code === 'ENOTDIR') return ['(a file)'];
-    throw error;
+    throw new ValidationError(`jobs[${jobName}]`, outputDir, `Cannot read the output folder of job ${jobName} (${outputDir}): ${error.message}.`, { cause: error });
   });
   if (entries.length > 0) {
     throw new ValidationError(
@@ -68,9 +68,13 @@ export async function resolveTemplates(
       if (template.kind === 'content') return template;
       const field = `jobs[${jobName}].templates[${index}]`;
       let isDirectory: boolean;
+      let source: string;
       try {
         isDirectory = (await stat(template.source)).isDirectory();
         await access(template.source, constants.R_OK);
+        // A template the user named is followed if it is a link; links inside a template folder are packed
+        // as links, never followed, so nothing outside the folder is read.
+        source = await realpath(template.source);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
         throw new ValidationError(
@@ -83,9 +87,7 @@ export async function resolveTemplates(
         );
       }
       const target = template.target ?? path.posix.join(mountPath, path.basename(template.source));
-      // A template the user named is followed if it is a link; links inside a template folder are packed as
-      // links, never followed, so nothing outside the folder is read.
-      return { kind: 'path', source: await realpath(template.source), target, isDirectory };
+      return { kind: 'path', source, target, isDirectory };
     }),
   );
 }

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
-import { normalizeSettings, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
+import { normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { DockerConnection } from '../runtime/dockerode-runtime.js';
 
@@ -64,6 +64,16 @@ export function imageReference(image: string, tag: string | undefined): string {
   return `${image}:${tag ?? 'latest'}`;
 }
 
+function normalizeDefaults(defaults: JobSettings): NormalizedSettings {
+  if (typeof defaults === 'object' && defaults !== null) {
+    const [unknown] = unknownKeys(defaults, new Set());
+    if (unknown !== undefined) {
+      throw new ValidationError(`defaults.${unknown}`, (defaults as Record<string, unknown>)[unknown], `Unknown job setting \`defaults.${unknown}\`. Check its spelling.`);
+    }
+  }
+  return normalizeSettings(defaults, 'defaults.');
+}
+
 /** Validates the manager's options synchronously; nothing is created. */
 export function normalizeManagerOptions(options: DockerSimManagerOptions): NormalizedManagerOptions {
   if (typeof options !== 'object' || options === null) fail('options', options, 'an object');
@@ -88,7 +98,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     dataDirectory: path.resolve(dataDirectory),
     mountPath: path.posix.normalize(mountPath).replace(/\/$/, ''),
     pullPolicy,
-    defaults: options.defaults === undefined ? {} : normalizeSettings(options.defaults, 'defaults.'),
+    defaults: options.defaults === undefined ? {} : normalizeDefaults(options.defaults),
     stopGracePeriodMs,
   };
 }

@@ -4,7 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
+import { EngineError } from '../errors/engine-error.js';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
+import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { RunInProgressError } from '../errors/run-in-progress-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
@@ -73,7 +75,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   constructor(options: DockerSimManagerOptions) {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
-    this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
+    try {
+      this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
+    } catch (error) {
+      const where = options.docker === undefined ? `DOCKER_HOST (${describeValue(process.env.DOCKER_HOST)})` : 'the `docker` option';
+      throw new ValidationError('docker', options.docker ?? process.env.DOCKER_HOST, `Cannot use ${where}: ${(error as Error).message}. Use unix:///path/to/docker.sock, tcp://host:2376 or ssh://user@host.`, { cause: error });
+    }
   }
 
   /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
@@ -120,7 +127,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   /**
    * Runs every job that has not run yet and resolves with a summary once all of them ended, failed or not.
    * Rejects only for problems of the whole run (`ValidationError`, `DockerUnavailableError`, `ImageNotFoundError`,
-   * `RunInProgressError`), always before any container is created.
+   * `EngineError` when the engine fails a check or the pull, `RunInProgressError`), always before any container
+   * is created.
    */
   async startComputation(options: StartComputationOptions = {}): Promise<RunSummary> {
     if (this.activeRun) throw new RunInProgressError();
@@ -197,7 +205,11 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const outcome = run.signal.aborted
       ? undefined
       : await (async () => {
-          await mkdir(item.outputDir, { recursive: true });
+          try {
+            await mkdir(item.outputDir, { recursive: true });
+          } catch (error) {
+            return { status: 'failed' as const, exitCode: null, containerId: null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error: new EngineError('create the job folder', `Cannot create the output folder ${item.outputDir} of job ${job.name}: ${(error as Error).message}`, { cause: error }) };
+          }
           job.transition('running');
           return runContainerJob({
             jobName: job.name,
@@ -243,7 +255,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - (startedAt as Date).getTime(),
       imageId: run.imageId,
-      ...(outcome?.error ? { error: outcome.error } : {}),
+      ...(outcome?.error ? { error: outcome.error } : outcome ? {} : { error: new JobCancelledError(job.name) }),
     };
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);

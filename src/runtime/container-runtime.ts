@@ -117,8 +117,8 @@ export interface ContainerRuntime {
    */
   waitForExit(containerId: string): Promise<ExitWaiter>;
   start(containerId: string): Promise<void>;
-  /** Full logs so far (both streams, demultiplexed), used to recover output an attach stream missed. */
-  readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }>;
+  /** The container's whole log so far as two streams (not following), to recover output an attach stream missed. */
+  readLogs(containerId: string): Promise<{ stdout: Readable; stderr: Readable }>;
   inspectContainer(containerId: string): Promise<ContainerState | undefined>;
   /** SIGTERM, then SIGKILL after `gracePeriodMs`. Resolves when the container has stopped. */
   stop(containerId: string, gracePeriodMs: number): Promise<void>;

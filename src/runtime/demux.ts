@@ -45,13 +45,6 @@ export class FrameDemuxer {
   }
 }
 
-/** Demultiplexes a whole buffer (the answer of a non-following `logs` request). */
-export function demuxBuffer(buffer: Buffer): { stdout: Buffer; stderr: Buffer } {
-  const parts: Record<'stdout' | 'stderr', Buffer[]> = { stdout: [], stderr: [] };
-  new FrameDemuxer((stream, chunk) => parts[stream].push(chunk)).push(buffer);
-  return { stdout: Buffer.concat(parts.stdout), stderr: Buffer.concat(parts.stderr) };
-}
-
 /**
  * Demultiplexes a live stream into two readable streams with backpressure: when either consumer is slow, the
  * source is paused until it drains. Both outputs end when the source ends or closes.

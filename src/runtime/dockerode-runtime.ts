@@ -4,7 +4,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
-import { demuxBuffer, demuxStream } from './demux.js';
+import { demuxStream } from './demux.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
 import type {
@@ -259,15 +259,22 @@ export class DockerodeRuntime implements ContainerRuntime {
     }
   }
 
-  async readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }> {
-    try {
-      const buffer = (await this.docker
-        .getContainer(containerId)
-        .logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer;
-      return demuxBuffer(buffer);
-    } catch (error) {
-      this.fail(`read the logs of container ${containerId.slice(0, 12)}`, error);
-    }
+  async readLogs(containerId: string): Promise<{ stdout: Readable; stderr: Readable }> {
+    // Dialed as a stream: dockerode's logs({ follow: false }) would buffer the whole log in memory.
+    const modem = this.docker.modem as unknown as ModemLike;
+    const raw = await new Promise<Readable>((resolve, reject) => {
+      modem.dial(
+        {
+          path: `/containers/${containerId}/logs?`,
+          method: 'GET',
+          options: { stdout: true, stderr: true, follow: false },
+          isStream: true,
+          statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+        },
+        (error, stream) => (error ? reject(error as Error) : resolve(stream as Readable)),
+      );
+    }).catch((error: unknown) => this.fail(`read the logs of container ${containerId.slice(0, 12)}`, error));
+    return demuxStream(raw);
   }
 
   async inspectContainer(containerId: string): Promise<ContainerState | undefined> {

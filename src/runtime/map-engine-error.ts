@@ -15,7 +15,8 @@ interface EngineFailure {
 /** The engine's own message of a failed request, without the request details dockerode prepends. */
 export function engineMessage(error: unknown): string {
   const failure = (error ?? {}) as EngineFailure;
-  const message = failure.json?.message ?? failure.reason ?? failure.message ?? String(error);
+  // dockerode's `reason` is a generic label ("server error"); its message carries the engine's own words.
+  const message = failure.json?.message ?? failure.message ?? failure.reason ?? String(error);
   return message.replace(/^\(HTTP code \d+\) [^-]*- /, '').trim();
 }
 
@@ -27,11 +28,11 @@ export function statusCodeOf(error: unknown): number | undefined {
 /** Explains to a user why an engine could not be reached and what to do about it. */
 export function unavailableError(endpoint: string, error: unknown): DockerUnavailableError {
   const code = (error as EngineFailure | null)?.code ?? 'unknown error';
-  let hint = 'Is dockerd running? Start one with `sudo bash scripts/docker-engine.sh`, or set DOCKER_HOST to use another engine.';
+  let hint = 'Is dockerd running? Start it (for example `sudo systemctl start docker`), or set DOCKER_HOST to use another engine.';
   if (code === 'EACCES' || code === 'EPERM') {
     hint = 'Your user may not use the socket: add it to the docker group (`sudo usermod -aG docker $USER`, then log in again) or use rootless Docker.';
   } else if (code === 'ENOENT') {
-    hint = 'No socket exists there. Is dockerd running? Start one with `sudo bash scripts/docker-engine.sh`, or set DOCKER_HOST to use another engine.';
+    hint = 'No socket exists there. Is dockerd running? Start it (for example `sudo systemctl start docker`), or set DOCKER_HOST to use another engine.';
   }
   return new DockerUnavailableError(endpoint, `Cannot reach the Docker engine at ${endpoint} (${code}). ${hint}`, {
     cause: error,

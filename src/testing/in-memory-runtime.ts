@@ -1,4 +1,4 @@
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { EngineError } from '../errors/engine-error.js';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
@@ -236,10 +236,10 @@ export class InMemoryRuntime implements ContainerRuntime {
     if (!container.behaviour.isWaitLost) for (const waiter of container.waiters.splice(0)) waiter(exitCode);
   }
 
-  async readLogs(containerId: string): Promise<{ stdout: Buffer; stderr: Buffer }> {
+  async readLogs(containerId: string): Promise<{ stdout: Readable; stderr: Readable }> {
     this.calls.push('logs');
     const container = this.get(containerId);
-    return { stdout: Buffer.concat(container.logs.stdout), stderr: Buffer.concat(container.logs.stderr) };
+    return { stdout: Readable.from(container.logs.stdout), stderr: Readable.from(container.logs.stderr) };
   }
 
   async inspectContainer(containerId: string): Promise<ContainerState | undefined> {
