@@ -74,39 +74,73 @@ export function startMachineCpuMeter(): () => number | undefined {
   };
 }
 
-/** user + system CPU ms of one process from /proc/<pid>/stat (fields 14 and 15, counted after the `(comm)`). */
-function processCpuMs(pid: string): number {
+interface ProcessInfo {
+  ppid: number;
+  comm: string;
+  /** user + system CPU ms over the process's life so far. */
+  cpuMs: number;
+}
+
+/** Every process in /proc with its parent, name and CPU; empty off Linux. */
+function listProcesses(): Map<number, ProcessInfo> {
+  const processes = new Map<number, ProcessInfo>();
+  let entries: string[] = [];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    entries = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
   } catch {
-    return 0; // the process ended
+    return processes;
   }
+  for (const entry of entries) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' '); // fields[0] is field 3 (state): ppid is 4, utime 14, stime 15
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      processes.set(Number(entry), { ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close), cpuMs: ticks * 10 }); // USER_HZ = 100
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return processes;
+}
+
+const DAEMONS = new Set(['dockerd', 'containerd']);
+/** The engine's processes: daemons, shims (`containerd-shim` is the 15-character comm), runc, docker-init. */
+const isEngineProcess = (comm: string): boolean => DAEMONS.has(comm) || /^(containerd-shim|runc|docker-init)/.test(comm);
+
+/** Who a process belongs to: this process and its children, the engine (and the containers under its shims), the kernel, or someone else. */
+function ownerOf(pid: number, processes: Map<number, ProcessInfo>): 'self' | 'engine' | 'kernel' | 'other' {
+  for (let current = pid, hops = 0; hops < 64; hops++) {
+    const info = processes.get(current);
+    if (current === process.pid) return 'self';
+    if (info === undefined || current <= 1) return 'other';
+    if (current === 2 || info.ppid === 2) return 'kernel';
+    if (isEngineProcess(info.comm)) return 'engine';
+    current = info.ppid;
+  }
+  return 'other';
 }
 
 /**
- * CPU ms (user + system) spent since the call by the processes named `names` that run at the call, e.g. the
- * engine's long-lived daemons `dockerd` and `containerd`; undefined off Linux or when none runs.
+ * CPU ms spent since the call by the engine's daemons (dockerd + containerd) and by other people's processes (not
+ * this process or its children, not the engine or its containers, not kernel threads). The second figure is a
+ * noise indicator and a lower bound: a process that started and ended between the two readings is not seen.
+ * Both are undefined off Linux.
  */
-export function startProcessCpuMeter(names: readonly string[]): () => number | undefined {
-  let pids: string[] = [];
-  try {
-    pids = readdirSync('/proc').filter((pid) => /^\d+$/.test(pid) && names.includes(readFileSafe(`/proc/${pid}/comm`).trim()));
-  } catch {
-    return () => undefined;
-  }
-  const total = (): number => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
-  const start = total();
-  return () => (pids.length === 0 ? undefined : total() - start);
-}
-
-function readFileSafe(file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
+export function startProcessCpuMeter(): () => { daemonsMs: number; othersMs: number } | undefined {
+  const before = listProcesses();
+  return () => {
+    const after = listProcesses();
+    if (after.size === 0) return undefined;
+    let daemonsMs = 0;
+    let othersMs = 0;
+    for (const [pid, info] of after) {
+      const spentMs = info.cpuMs - (before.get(pid)?.cpuMs ?? 0);
+      if (DAEMONS.has(info.comm)) daemonsMs += spentMs;
+      else if (ownerOf(pid, after) === 'other') othersMs += spentMs;
+    }
+    return { daemonsMs, othersMs };
+  };
 }
 
 /** Runs `command` with `sh -c`; resolves with stdout, rejects with stderr in the message. */

@@ -31,19 +31,25 @@ const ITERATIONS = 1000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
 
-interface Measurement {
-  kind: 'package' | 'loop';
-  round: number;
+/** What is measured around every run, package or loop. */
+interface RunStats {
   wallMs: number;
   /** Busy CPU of the whole machine during the run (engine, shims, containers, clients). */
   machineCpuMs: number | undefined;
   /** CPU of the engine's daemons, dockerd + containerd (not the shims, runc or the containers). */
   daemonCpuMs: number | undefined;
+  /** CPU of other people's processes during the run (a lower bound): non-zero means the figures are noisy. */
+  otherCpuMs: number | undefined;
+  /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
+  foreignContainers: number;
+}
+
+interface Measurement extends RunStats {
+  kind: 'package' | 'loop';
+  round: number;
   /** The package runs only: this node process's CPU and peak RSS. */
   nodeCpu?: { userMs: number; systemMs: number };
   peakRssBytes?: number;
-  /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
-  foreignContainers: number;
 }
 
 /** The label put on the shell loop's containers, so they can be told from other people's and checked for leftovers. */
@@ -56,16 +62,17 @@ const LOOP_LABEL = 'docker-sim-manager.bench';
 async function observe<T>(
   fn: () => Promise<T>,
   isOurs: (labels: Record<string, string>, value: T) => boolean,
-): Promise<{ value: T; wallMs: number; machineCpuMs: number | undefined; daemonCpuMs: number | undefined; foreignContainers: number }> {
+): Promise<{ value: T; stats: RunStats }> {
   const watcher = watchContainerCreates();
   try {
     const machineCpu = startMachineCpuMeter();
-    const daemonCpu = startProcessCpuMeter(['dockerd', 'containerd']);
+    const processCpu = startProcessCpuMeter();
     const { value, wallMs } = await timed(fn);
-    const daemonCpuMs = daemonCpu();
     const machineCpuMs = machineCpu();
+    const byOwner = processCpu();
     const created = await watcher.stop();
-    return { value, wallMs, machineCpuMs, daemonCpuMs, foreignContainers: created.filter((labels) => !isOurs(labels, value)).length };
+    const foreignContainers = created.filter((labels) => !isOurs(labels, value)).length;
+    return { value, stats: { wallMs, machineCpuMs, daemonCpuMs: byOwner?.daemonsMs, otherCpuMs: byOwner?.othersMs, foreignContainers } };
   } finally {
     await watcher.stop();
   }
@@ -101,7 +108,7 @@ async function verifyPackageRun(summary: RunSummary): Promise<void> {
 async function runPackage(image: string, round: number): Promise<Measurement> {
   const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-'));
   try {
-    const { value, ...run } = await observe(
+    const { value, stats } = await observe(
       async () => {
         const rss = startRssSampler(50);
         const nodeCpu = startCpuMeter();
@@ -113,7 +120,7 @@ async function runPackage(image: string, round: number): Promise<Measurement> {
       (labels, { summary }) => labels[LABELS.run] === summary.runId,
     );
     await verifyPackageRun(value.summary);
-    return { kind: 'package', round, ...run, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
+    return { kind: 'package', round, ...stats, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
@@ -123,11 +130,14 @@ async function runLoop(image: string, round: number): Promise<Measurement> {
   const label = `${LOOP_LABEL}=loop-${process.pid}-${round}`;
   const command = `printf '%s\\n' ${SEEDS.join(' ')} | xargs -P ${WORKERS} -I{} docker run --rm --network none --label ${label} ${image} -o /tmp -r {} -i ${ITERATIONS} >/dev/null`;
   // sh() rejects when any docker run failed (xargs exits 123).
-  const { wallMs, machineCpuMs, daemonCpuMs, foreignContainers } = await observe(() => sh(command), (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
+  const { stats } = await observe(() => sh(command), (labels) => `${LOOP_LABEL}=${labels[LOOP_LABEL]}` === label);
   const left = await containerIds(`label=${label}`);
   check(left.length === 0, `${left.length} containers of the shell loop (${label}) are left on the engine`);
-  return { kind: 'loop', round, wallMs, machineCpuMs, daemonCpuMs, foreignContainers };
+  return { kind: 'loop', round, ...stats };
 }
+
+/** Someone else used the machine or the engine noticeably during the run. */
+const isNoisy = (m: RunStats): boolean => m.foreignContainers > 0 || (m.otherCpuMs ?? 0) > 0.05 * (m.machineCpuMs ?? Number.POSITIVE_INFINITY);
 
 function describe(m: Measurement): string[] {
   return [
@@ -139,6 +149,7 @@ function describe(m: Measurement): string[] {
     m.machineCpuMs === undefined ? '-' : formatSeconds(m.machineCpuMs),
     m.machineCpuMs === undefined ? '-' : `${(m.machineCpuMs / JOBS / 1000).toFixed(2)} s`,
     m.daemonCpuMs === undefined ? '-' : formatSeconds(m.daemonCpuMs),
+    m.otherCpuMs === undefined ? '-' : formatSeconds(m.otherCpuMs),
     String(m.foreignContainers),
   ];
 }
@@ -163,7 +174,7 @@ export async function runSuite(): Promise<void> {
   }
 
   console.log('');
-  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job', 'dockerd+containerd CPU', 'foreign containers'], measurements.map(describe));
+  printTable(['run', 'round', 'wall', 'node CPU', 'peak RSS', 'machine CPU', 'machine CPU/job', 'dockerd+containerd CPU', 'others\' CPU', 'others\' containers'], measurements.map(describe));
 
   const measured = measurements.filter((m) => m.round > 1);
   const packages = measured.filter((m) => m.kind === 'package');
@@ -186,8 +197,8 @@ export async function runSuite(): Promise<void> {
       ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],
     ],
   );
-  const noisy = measured.filter((m) => m.foreignContainers > 0);
+  const noisy = measured.filter(isNoisy);
   if (noisy.length > 0) {
-    console.warn(`\nwarning: another process created containers during ${noisy.length} measured runs (column 'foreign containers'): the engine was shared, rerun on an idle engine for clean figures`);
+    console.warn(`\nwarning: ${noisy.length} measured runs shared the machine (others' CPU above 5% of the machine's, or others' containers): rerun on an idle machine for clean figures`);
   }
 }

@@ -20,7 +20,9 @@ export class JobExitError extends DockerSimError {
       'E_JOB_EXIT',
       isOomKilled
         ? `Job ${jobName} was killed because it ran out of memory (OOMKilled, exit code ${exitCode}). Raise its \`memory\` limit or reduce its footprint.`
-        : `Job ${jobName} exited with code ${exitCode}. See its log.txt for the output.`,
+        : exitCode === 137
+          ? `Job ${jobName} was killed (SIGKILL, exit code 137): stopped, killed from outside, or killed by the kernel for memory without the engine flagging it. See its log.txt for the output.`
+          : `Job ${jobName} exited with code ${exitCode}. See its log.txt for the output.`,
     );
     this.exitCode = exitCode;
     this.isOomKilled = isOomKilled;

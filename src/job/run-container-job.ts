@@ -99,6 +99,20 @@ async function guardedExit(
   }
 }
 
+/**
+ * Whether the engine flagged the container as OOM-killed. The engine learns of an OOM kill through a separate
+ * event that can arrive just after the exit, so a SIGKILL exit (137) is inspected a few more times.
+ */
+async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exitCode: number): Promise<boolean> {
+  const tries = exitCode === 137 ? 6 : 1;
+  for (let attempt = 1; attempt <= tries; attempt++) {
+    const state = await runtime.inspectContainer(containerId).catch(() => undefined);
+    if (state?.isOomKilled) return true;
+    if (attempt < tries) await delay(100 * attempt).promise;
+  }
+  return false;
+}
+
 /** The bytes of a stream after its first `count`. */
 async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffer> {
   let toSkip = count;
@@ -248,8 +262,7 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
       }
     }
     if (exitCode === 0) return outcome('succeeded');
-    const state = await runtime.inspectContainer(id).catch(() => undefined);
-    return outcome('failed', new JobExitError(execution.jobName, exitCode, state?.isOomKilled ?? false));
+    return outcome('failed', new JobExitError(execution.jobName, exitCode, await wasOomKilled(runtime, id, exitCode)));
   } catch (error) {
     if (signal.aborted) return cancelled();
     return outcome('failed', asJobError(error, stage));
