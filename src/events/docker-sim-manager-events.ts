@@ -14,7 +14,9 @@ import type { JobResult, RunSummary } from '../job/job-result.js';
  */
 export interface DockerSimManagerEvents {
   'run:started': (payload: { runId: string; jobs: readonly SimJob[] }) => void;
-  'image:ready': (payload: { image: string; id: string; digests: readonly string[]; wasPulled: boolean }) => void;
+  /** Pull progress per layer, throttled. */
+  'image:pull-progress': (payload: { image: string; status: string; layer?: string; current?: number; total?: number }) => void;
+  'image:ready': (payload: { image: string; id: string; digest: string | null; digests: readonly string[]; wasPulled: boolean }) => void;
   'job:queued': (payload: { job: SimJob }) => void;
   'job:started': (payload: { job: SimJob; containerId: string; attempt: number }) => void;
   'job:log': (payload: { job: SimJob; stream: 'stdout' | 'stderr'; line: string }) => void;

@@ -29,6 +29,8 @@ export interface JobResult {
   durationMs: number;
   /** The image id the job ran on (the run resolves the tag once, so every job uses the same image). */
   imageId: string;
+  /** The image's repo digest (`repo@sha256:...`) when it came from a registry; null for a locally built image. */
+  imageDigest: string | null;
   /** Why the job failed or was cancelled. */
   error?: DockerSimError;
 }

@@ -30,6 +30,11 @@ export interface DockerSimManagerOptions {
   defaults?: JobSettings;
   /** Time a container gets between SIGTERM and SIGKILL when it is stopped. @default 10000 */
   stopGracePeriodMs?: number;
+  /**
+   * Resolve the tag once before any job and run every job on that exact image (its id, and its repo digest
+   * when it came from a registry), even if the tag moves during the run. @default true
+   */
+  pinDigest?: boolean;
 }
 
 /** Options after validation. */
@@ -41,13 +46,22 @@ export interface NormalizedManagerOptions {
   pullPolicy: PullPolicy;
   defaults: NormalizedSettings;
   stopGracePeriodMs: number;
+  pinDigest: boolean;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
   throw new ValidationError(field, value, `Expected \`${field}\` to be ${expectation}, got ${describeValue(value)}.${hint ? ` ${hint}` : ''}`);
+}
+
+/** The repository part of a reference: without its tag or digest. */
+export function repositoryOf(reference: string): string {
+  const withoutDigest = reference.split('@')[0] ?? reference;
+  const slash = withoutDigest.lastIndexOf('/');
+  const colon = withoutDigest.lastIndexOf(':');
+  return colon > slash ? withoutDigest.slice(0, colon) : withoutDigest;
 }
 
 /** `name` + `tag` -> a full reference; a reference with a tag or digest is kept as it is. */
@@ -92,6 +106,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   if (typeof stopGracePeriodMs !== 'number' || !Number.isFinite(stopGracePeriodMs) || stopGracePeriodMs < 0) {
     fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
   }
+  if (options.pinDigest !== undefined && typeof options.pinDigest !== 'boolean') fail('pinDigest', options.pinDigest, 'true or false');
   return {
     imageReference: imageReference(image, tag),
     maxWorkers,
@@ -100,5 +115,6 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     pullPolicy,
     defaults: options.defaults === undefined ? {} : normalizeDefaults(options.defaults),
     stopGracePeriodMs,
+    pinDigest: options.pinDigest ?? true,
   };
 }

@@ -21,7 +21,7 @@ import type { ContainerRuntime, ContainerSpec, ImageInfo } from '../runtime/cont
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
 import { checkDataDirectory, checkOutputDirIsFree, resolveTemplates } from './check-run-inputs.js';
-import { normalizeManagerOptions, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
+import { normalizeManagerOptions, repositoryOf, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
 
 /** Options of one run. */
 export interface StartComputationOptions {
@@ -158,8 +158,11 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const image = await this.resolveImage();
 
     const runId = randomUUID().replace(/-/g, '').slice(0, 12);
+    const digest = this.digestOf(image.info);
     this.safeEmit('run:started', { runId, jobs });
-    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digests: image.info.repoDigests, wasPulled: image.wasPulled });
+    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: image.wasPulled });
+    // Pinned: every container is created from the image id resolved above, so a tag that moves mid-run changes nothing.
+    const runImage = config.pinDigest ? image.info.id : config.imageReference;
     await mkdir(config.dataDirectory, { recursive: true });
 
     const removals = new Set<Promise<void>>();
@@ -178,7 +181,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     }
     const results = await Promise.all(
       prepared.map((item) =>
-        limit(() => this.runJob(item, { runId, imageId: image.info.id, owner, signal, scheduleRemoval })),
+        limit(() => this.runJob(item, { runId, image: runImage, imageId: image.info.id, imageDigest: digest, owner, signal, scheduleRemoval })),
       ),
     );
     while (removals.size > 0) await Promise.all(removals);
@@ -198,7 +201,15 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
 
   private async runJob(
     item: PreparedJob,
-    run: { runId: string; imageId: string; owner: { uid: number; gid: number }; signal: AbortSignal; scheduleRemoval(id: string): void },
+    run: {
+      runId: string;
+      image: string;
+      imageId: string;
+      imageDigest: string | null;
+      owner: { uid: number; gid: number };
+      signal: AbortSignal;
+      scheduleRemoval(id: string): void;
+    },
   ): Promise<JobResult> {
     const { job } = item;
     let startedAt: Date | null = null;
@@ -213,7 +224,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
           job.transition('running');
           return runContainerJob({
             jobName: job.name,
-            spec: { ...item.spec, image: run.imageId, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
+            spec: { ...item.spec, image: run.image, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
             templates: item.templates,
             owner: item.owner,
             logFiles: item.logFiles,
@@ -255,6 +266,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - (startedAt as Date).getTime(),
       imageId: run.imageId,
+      imageDigest: run.imageDigest,
       ...(outcome?.error ? { error: outcome.error } : outcome ? {} : { error: new JobCancelledError(job.name) }),
     };
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
@@ -345,10 +357,28 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         );
       }
     }
-    await this.runtime.pullImage(reference);
+    const lastEmitted = new Map<string, { status: string; at: number }>();
+    await this.runtime.pullImage(reference, {
+      onProgress: (progress) => {
+        // Throttled: a status change per layer always, byte counts at most every 250 ms.
+        const key = progress.layer ?? '';
+        const last = lastEmitted.get(key);
+        const now = Date.now();
+        if (last && last.status === progress.status && now - last.at < 250) return;
+        lastEmitted.set(key, { status: progress.status, at: now });
+        this.safeEmit('image:pull-progress', { image: reference, ...progress });
+      },
+    });
     const info = await this.runtime.inspectImage(reference);
     if (!info) throw new ImageNotFoundError(reference, `Image ${reference} was pulled but the engine at ${this.runtime.endpoint} does not list it.`);
     return { info, wasPulled: true };
+  }
+
+  /** The repo digest of the image for the configured repository (`repo@sha256:...`), null for a local build. */
+  private digestOf(info: ImageInfo): string | null {
+    const repository = repositoryOf(this.config.imageReference);
+    const short = repository.replace(/^(docker\.io\/)?(library\/)?/, '');
+    return info.repoDigests.find((d) => d.startsWith(`${repository}@`) || d.startsWith(`${short}@`)) ?? info.repoDigests[0] ?? null;
   }
 
   /** Emits to every listener; one that throws or rejects is reported and the others still run. */

@@ -104,6 +104,12 @@ export interface ContainerRuntime {
     reference: string,
     options?: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void },
   ): Promise<void>;
+  /** Asks the engine to log in to the credentials' registry; resolves with the registry's refusal, if any. */
+  checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }>;
+  /** The image as a `docker save` tar stream. */
+  saveImage(reference: string): Promise<Readable>;
+  /** Loads a `docker save` tar stream; resolves with what the engine reports loaded (ids and tags). */
+  loadImage(tar: Readable): Promise<string[]>;
   createContainer(spec: ContainerSpec): Promise<string>;
   /** Extracts an uncompressed tar stream into the container at `path` (parents of entries are created). */
   putArchive(containerId: string, path: string, tar: Readable): Promise<void>;

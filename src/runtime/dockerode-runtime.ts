@@ -7,6 +7,7 @@ import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { demuxStream } from './demux.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
+import { redactedSecret } from './redacted-secret.js';
 import type {
   ContainerOutput,
   ContainerRuntime,
@@ -97,9 +98,24 @@ export class DockerodeRuntime implements ContainerRuntime {
   ): Promise<void> {
     let stream: Readable;
     try {
-      stream = (await this.docker.pull(reference, {
-        ...(options.credentials ? { authconfig: options.credentials } : {}),
-      })) as Readable;
+      // Dialed directly so the X-Registry-Auth header is handed over redacted: DEBUG=modem prints request headers.
+      const modem = this.docker.modem as unknown as ModemLike;
+      const auth = options.credentials
+        ? { authconfig: { base64: redactedSecret(Buffer.from(JSON.stringify(options.credentials)).toString('base64url')) } }
+        : {};
+      stream = await new Promise<Readable>((resolve, reject) => {
+        modem.dial(
+          {
+            path: '/images/create?',
+            method: 'POST',
+            options: { fromImage: reference },
+            ...auth,
+            isStream: true,
+            statusCodes: { 200: true, 401: 'unauthorized', 403: 'forbidden', 404: 'repository does not exist or no pull access', 500: 'server error' },
+          },
+          (error, result) => (error ? reject(error as Error) : resolve(result as Readable)),
+        );
+      });
     } catch (error) {
       const status = statusCodeOf(error);
       if (status === 404 || status === 401 || status === 403 || status === 500) {
@@ -137,6 +153,50 @@ export class DockerodeRuntime implements ContainerRuntime {
     if (failure !== undefined) {
       throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: ${failure}`);
     }
+  }
+
+  async checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }> {
+    try {
+      // Credentials travel in the request body here, which the engine client never logs.
+      await this.docker.checkAuth(credentials);
+      return { isAccepted: true };
+    } catch (error) {
+      const status = statusCodeOf(error);
+      if (status === 401 || status === 403 || status === 500) return { isAccepted: false, message: engineMessage(error) };
+      this.fail(`log in to ${credentials.serveraddress}`, error);
+    }
+  }
+
+  async saveImage(reference: string): Promise<Readable> {
+    try {
+      return (await this.docker.getImage(reference).get()) as unknown as Readable;
+    } catch (error) {
+      if (statusCodeOf(error) === 404) throw new ImageNotFoundError(reference, `Cannot save image ${reference}: it is not on the engine at ${this.endpoint}.`, { cause: error });
+      this.fail(`save image ${reference}`, error);
+    }
+  }
+
+  async loadImage(tar: Readable): Promise<string[]> {
+    let stream: Readable;
+    try {
+      stream = (await this.docker.loadImage(tar as unknown as NodeJS.ReadableStream, { quiet: true })) as unknown as Readable;
+    } catch (error) {
+      this.fail('load an image', error);
+    }
+    const loaded: string[] = [];
+    let failure: string | undefined;
+    for await (const line of splitLines(stream)) {
+      try {
+        const event = JSON.parse(line) as { stream?: string; error?: string; errorDetail?: { message?: string } };
+        if (event.error !== undefined || event.errorDetail !== undefined) failure = event.errorDetail?.message ?? event.error;
+        const match = /Loaded image(?: ID)?: (\S+)/.exec(event.stream ?? '');
+        if (match?.[1]) loaded.push(match[1]);
+      } catch {
+        // not JSON: ignore
+      }
+    }
+    if (failure !== undefined) this.fail('load an image', new Error(failure));
+    return loaded;
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {

@@ -11,6 +11,7 @@ import type {
   ExitWaiter,
   ImageInfo,
   PullProgress,
+  RegistryCredentials,
 } from '../runtime/container-runtime.js';
 
 /** What a simulated container does once started. */
@@ -42,6 +43,8 @@ export interface InMemoryRuntimeOptions {
   failOn?: Partial<Record<'create' | 'start' | 'putArchive', (spec: ContainerSpec) => boolean>>;
   /** `ping()` rejects with this, to simulate an unreachable engine. */
   unreachable?: Error;
+  /** Decides whether the registry accepts credentials (`checkAuth`). @default accept all */
+  acceptsCredentials?: (credentials: RegistryCredentials) => boolean;
 }
 
 interface FakeContainer {
@@ -80,6 +83,8 @@ export class InMemoryRuntime implements ContainerRuntime {
   /** The most containers that were running at the same time. */
   maxRunning = 0;
   pulls = 0;
+  /** The registries credentials were sent to, per pull or check (never the secrets themselves). */
+  readonly credentialsSentTo: string[] = [];
   private running = 0;
   private nextId = 1;
   private readonly containers = new Map<string, FakeContainer>();
@@ -111,13 +116,36 @@ export class InMemoryRuntime implements ContainerRuntime {
     return this.images.get(reference) ?? [...this.images.values()].find((i) => i.id === reference);
   }
 
-  async pullImage(reference: string, options?: { onProgress?: (progress: PullProgress) => void }): Promise<void> {
+  async pullImage(reference: string, options?: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void }): Promise<void> {
     this.calls.push('pull');
     this.pulls++;
+    if (options?.credentials) this.credentialsSentTo.push(options.credentials.serveraddress);
     const found = this.options.registry?.[reference];
     if (!found) throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: not found in the in-memory registry`);
     options?.onProgress?.({ status: 'Downloaded', layer: 'layer1', current: 1, total: 1 });
     this.images.set(reference, fullImage(reference, found));
+  }
+
+  async checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }> {
+    this.calls.push('checkAuth');
+    this.credentialsSentTo.push(credentials.serveraddress);
+    return this.options.acceptsCredentials?.(credentials) === false ? { isAccepted: false, message: 'unauthorized: incorrect username or password' } : { isAccepted: true };
+  }
+
+  async saveImage(reference: string): Promise<Readable> {
+    this.calls.push('saveImage');
+    const image = this.images.get(reference);
+    if (!image) throw new ImageNotFoundError(reference, `No such image: ${reference}`);
+    return Readable.from([Buffer.from(JSON.stringify({ reference, image }))]);
+  }
+
+  async loadImage(tar: Readable): Promise<string[]> {
+    this.calls.push('loadImage');
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    const { reference, image } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reference: string; image: ImageInfo };
+    this.images.set(reference, image);
+    return [image.id, reference];
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
