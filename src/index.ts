@@ -18,6 +18,8 @@ export { RunInProgressError } from './errors/run-in-progress-error.js';
 export { ArchiveError } from './errors/archive-error.js';
 export { TemplateError } from './errors/template-error.js';
 export { DockerodeRuntime, type DockerConnection } from './runtime/dockerode-runtime.js';
+export { saveImage, loadImage, type SaveImageOptions, type SaveImageResult, type LoadImageOptions } from './image/image-bundle.js';
+export { IntegrityError } from './errors/integrity-error.js';
 export type {
   ContainerRuntime,
   ContainerSpec,

@@ -8,7 +8,10 @@ export type DockerSimErrorCode =
   | 'E_JOB_CANCELLED'
   | 'E_RUN_IN_PROGRESS'
   | 'E_ARCHIVE'
-  | 'E_TEMPLATE';
+  | 'E_TEMPLATE'
+  | 'E_REGISTRY_AUTH'
+  | 'E_IMAGE_PULL'
+  | 'E_INTEGRITY';
 
 const BRAND = Symbol.for('docker-sim-manager.error');
 
