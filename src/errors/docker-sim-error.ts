@@ -9,8 +9,6 @@ export type DockerSimErrorCode =
   | 'E_RUN_IN_PROGRESS'
   | 'E_ARCHIVE'
   | 'E_TEMPLATE'
-  | 'E_REGISTRY_AUTH'
-  | 'E_IMAGE_PULL'
   | 'E_INTEGRITY';
 
 const BRAND = Symbol.for('docker-sim-manager.error');
