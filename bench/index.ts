@@ -2,10 +2,12 @@
  * Benchmarks (not tests): `npm run bench [-- <suite>]`, default suite `run`. See docs/performance.md.
  * A suite is one async function in its own file; a failed check (BenchFailure) exits 1.
  */
+import { ioSuite } from './io-suite.js';
 import { runSuite } from './run-suite.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
   run: runSuite,
+  io: ioSuite,
 };
 
 const name = process.argv[2] ?? 'run';

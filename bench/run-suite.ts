@@ -155,6 +155,7 @@ function describe(m: Measurement): string[] {
 }
 
 export async function runSuite(): Promise<void> {
+  const baselineRssBytes = process.memoryUsage.rss();
   check(Number.isInteger(ROUNDS) && ROUNDS >= 2, `Expected BENCH_ROUNDS to be an integer >= 2 (one warm-up round, then measured rounds), got ${process.env.BENCH_ROUNDS}`);
   const engine = (await sh("docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'")).trim();
   const image = await ensureExampleImage('monte-carlo-pi');
@@ -193,7 +194,7 @@ export async function runSuite(): Promise<void> {
       ['loop wall (B)', formatSeconds(loopWall)],
       ['ratio A/B', `${(packageWall / loopWall).toFixed(2)}x`],
       ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} = ${formatSeconds(nodeUser)} + ${formatSeconds(nodeSystem)} (${(nodeCpu / JOBS).toFixed(1)} ms/job)`],
-      ['package peak RSS (50 ms samples)', formatMiB(peakRss)],
+      ['package peak RSS (50 ms samples)', `${formatMiB(peakRss)} (${formatMiB(baselineRssBytes)} before the first run)`],
       ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],
     ],
   );
