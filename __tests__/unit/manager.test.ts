@@ -59,6 +59,33 @@ describe('scheduling', () => {
     expect(runtime.pulls).toBe(1);
   });
 
+  test('every job runs on the image id resolved before the fan-out, and results record the digest', async () => {
+    const digest = `registry.example.org/sims/mc@sha256:${'d'.repeat(64)}`;
+    const runtime = new InMemoryRuntime({ registry: { 'registry.example.org/sims/mc:1.2': { id: 'sha256:pinned', repoDigests: [digest] } } });
+    const manager = new DockerSimManager({ image: 'registry.example.org/sims/mc:1.2', dataDirectory, runtime, pullPolicy: 'always' });
+    manager.addSimJobs([{ name: 'J1' }, { name: 'J2' }]);
+    const progress: string[] = [];
+    const ready: Array<string | null> = [];
+    manager.on('image:pull-progress', ({ status, layer }) => progress.push(`${layer}:${status}`));
+    manager.on('image:ready', ({ digest: d }) => ready.push(d));
+    const summary = await manager.startComputation();
+    expect(runtime.created.map((spec) => spec.image)).toEqual(['sha256:pinned', 'sha256:pinned']);
+    expect(summary.results.map((r) => [r.imageId, r.imageDigest])).toEqual([
+      ['sha256:pinned', digest],
+      ['sha256:pinned', digest],
+    ]);
+    expect(progress).toEqual(['layer1:Downloaded']);
+    expect(ready).toEqual([digest]);
+  });
+
+  test('pinDigest: false creates containers from the reference; a local build has no digest', async () => {
+    const { runtime, manager } = setup({}, { pinDigest: false });
+    manager.addSimJob({ name: 'J' });
+    const summary = await manager.startComputation();
+    expect(runtime.created[0]?.image).toBe(IMAGE);
+    expect(summary.results[0]?.imageDigest).toBeNull();
+  });
+
   test("pullPolicy 'never' with a missing image rejects before any container", async () => {
     const runtime = new InMemoryRuntime({ registry: { [IMAGE]: {} } });
     const manager = new DockerSimManager({ image: IMAGE, dataDirectory, runtime, pullPolicy: 'never' });
