@@ -101,3 +101,33 @@ export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
     },
   };
 }
+
+/**
+ * Registers the hooks every engine suite needs: the engine must answer and the fixture images exist; each test
+ * gets a fresh temporary data directory (`data.dir`), removed afterwards. With `expectNoLeftovers`, each test
+ * also fails when a container of this process is left behind.
+ */
+export function useEngineSuite(options: { expectNoLeftovers?: boolean } = {}): { readonly dir: string } {
+  let current: Awaited<ReturnType<typeof tempDir>> | undefined;
+  beforeAll(async () => {
+    await requireEngine();
+    await ensureTestImages();
+  });
+  beforeEach(async () => {
+    current = await tempDir();
+  });
+  afterEach(async () => {
+    try {
+      if (options.expectNoLeftovers) expect(await packageContainers()).toEqual([]);
+    } finally {
+      await removePackageContainers();
+      await current?.cleanup();
+    }
+  });
+  return {
+    get dir(): string {
+      if (!current) throw new Error('useEngineSuite: data.dir is only set inside a test');
+      return current.dir;
+    },
+  };
+}

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ArchiveError, DockerSimManager } from '../../src/index.js';
-import { SHELL_IMAGE, describeEngine, docker, ensureTestImages, packageContainers, removePackageContainers, requireEngine, tempDir } from '../helpers/engine.js';
+import { SHELL_IMAGE, describeEngine, docker, tempDir, useEngineSuite } from '../helpers/engine.js';
 
 async function volumeCount(): Promise<number> {
   return (await docker.listVolumes()).Volumes?.length ?? 0;
@@ -28,20 +28,7 @@ async function walk(root: string, base = root): Promise<Array<{ path: string; is
 }
 
 describeEngine('data in and out of containers', () => {
-  let data: Awaited<ReturnType<typeof tempDir>>;
-
-  beforeAll(async () => {
-    await requireEngine();
-    await ensureTestImages();
-  });
-  beforeEach(async () => {
-    data = await tempDir();
-  });
-  afterEach(async () => {
-    expect(await packageContainers()).toEqual([]);
-    await removePackageContainers();
-    await data.cleanup();
-  });
+  const data = useEngineSuite({ expectNoLeftovers: true });
 
   test('copy mode: templates in, outputs, collected paths and split logs out; container and volume gone', async () => {
     const volumesBefore = await volumeCount();

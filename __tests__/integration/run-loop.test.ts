@@ -1,18 +1,7 @@
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DockerSimManager, JobExitError, SimJob, type DockerSimManagerEvents } from '../../src/index.js';
-import {
-  MONTE_CARLO,
-  SHELL_IMAGE,
-  describeEngine,
-  docker,
-  ensureTestImages,
-  packageContainers,
-  removePackageContainers,
-  requireEngine,
-  sampleRunning,
-  tempDir,
-} from '../helpers/engine.js';
+import { MONTE_CARLO, SHELL_IMAGE, describeEngine, docker, sampleRunning, tempDir, useEngineSuite } from '../helpers/engine.js';
 
 type Recorded = { event: keyof DockerSimManagerEvents; job?: string };
 
@@ -30,20 +19,7 @@ function record(manager: DockerSimManager): Recorded[] {
 }
 
 describeEngine('run loop against a real Docker engine', () => {
-  let data: Awaited<ReturnType<typeof tempDir>>;
-
-  beforeAll(async () => {
-    await requireEngine();
-    await ensureTestImages();
-  });
-  beforeEach(async () => {
-    data = await tempDir();
-  });
-  afterEach(async () => {
-    expect(await packageContainers()).toEqual([]); // no container of any run is left behind
-    await removePackageContainers();
-    await data.cleanup();
-  });
+  const data = useEngineSuite({ expectNoLeftovers: true }); // no container of any run is left behind
 
   test('12 jobs at maxWorkers 3: never more than 3 containers at once, outputs and log.txt per job, events in order', async () => {
     const manager = new DockerSimManager({ image: MONTE_CARLO, maxWorkers: 3, dataDirectory: data.dir, defaults: { network: 'none' } });

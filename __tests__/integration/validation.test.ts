@@ -10,7 +10,7 @@ import {
   ValidationError,
   isDockerSimError,
 } from '../../src/index.js';
-import { MONTE_CARLO, describeEngine, ensureTestImages, packageContainers, requireEngine, tempDir } from '../helpers/engine.js';
+import { MONTE_CARLO, describeEngine, packageContainers, useEngineSuite } from '../helpers/engine.js';
 
 /** Runs `start` and expects it to reject with `errorClass` having created no container and no folder. */
 async function expectRejectedBeforeAnything(
@@ -34,18 +34,7 @@ async function expectRejectedBeforeAnything(
 }
 
 describeEngine('bad input is refused before any container or folder is created', () => {
-  let data: Awaited<ReturnType<typeof tempDir>>;
-
-  beforeAll(async () => {
-    await requireEngine();
-    await ensureTestImages();
-  });
-  beforeEach(async () => {
-    data = await tempDir();
-  });
-  afterEach(async () => {
-    await data.cleanup();
-  });
+  const data = useEngineSuite();
 
   test('duplicate and invalid job names, maxWorkers < 1: ValidationError at once, naming field and value', () => {
     const manager = new DockerSimManager({ image: MONTE_CARLO, dataDirectory: data.dir });
