@@ -20,6 +20,10 @@ export { TemplateError } from './errors/template-error.js';
 export { DockerodeRuntime, type DockerConnection } from './runtime/dockerode-runtime.js';
 export { saveImage, loadImage, type SaveImageOptions, type SaveImageResult, type LoadImageOptions } from './image/image-bundle.js';
 export { IntegrityError } from './errors/integrity-error.js';
+export { RegistryAuthError } from './errors/registry-auth-error.js';
+export { ImagePullError } from './errors/image-pull-error.js';
+export type { RegistryAuthenticator } from './auth/registry-authenticator.js';
+export { registryOf } from './auth/registry-of.js';
 export type {
   ContainerRuntime,
   ContainerSpec,

@@ -5,6 +5,7 @@ import {
   DockerSimManager,
   DockerUnavailableError,
   ImageNotFoundError,
+  ImagePullError,
   RunInProgressError,
   SimJob,
   ValidationError,
@@ -118,10 +119,10 @@ describeEngine('bad input is refused before any container or folder is created',
     );
   });
 
-  test('a pull that fails (no registry reachable): ImageNotFoundError, no container', async () => {
+  test('a pull that fails (no registry reachable): ImagePullError with the engine\'s reason, no container', async () => {
     const manager = new DockerSimManager({ image: '127.0.0.1:9/nothing/here:1.0', dataDirectory: path.join(data.dir, 'out') });
     manager.addSimJob({ name: 'IT1' });
-    await expectRejectedBeforeAnything(() => manager.startComputation(), ImageNotFoundError, /Cannot pull image 127\.0\.0\.1:9\/nothing\/here:1\.0/, data.dir);
+    await expectRejectedBeforeAnything(() => manager.startComputation(), ImagePullError, /Cannot pull image 127\.0\.0\.1:9\/nothing\/here:1\.0: .*connection refused/, data.dir);
   });
 
   test('an unreachable engine: DockerUnavailableError naming the socket and the fix', async () => {

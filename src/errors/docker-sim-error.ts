@@ -9,7 +9,9 @@ export type DockerSimErrorCode =
   | 'E_RUN_IN_PROGRESS'
   | 'E_ARCHIVE'
   | 'E_TEMPLATE'
-  | 'E_INTEGRITY';
+  | 'E_INTEGRITY'
+  | 'E_REGISTRY_AUTH'
+  | 'E_IMAGE_PULL';
 
 const BRAND = Symbol.for('docker-sim-manager.error');
 

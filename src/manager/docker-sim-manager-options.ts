@@ -4,6 +4,7 @@ import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { DockerConnection } from '../runtime/dockerode-runtime.js';
+import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
 
 /** When to pull the image. */
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -35,6 +36,12 @@ export interface DockerSimManagerOptions {
    * when it came from a registry), even if the tag moves during the run. @default true
    */
   pinDigest?: boolean;
+  /**
+   * Where registry credentials come from: the first authenticator that supports the image's registry answers.
+   * Credentials are checked with the registry once before a pull, so a wrong token fails before any container.
+   * @default no credentials: pulls are anonymous
+   */
+  auth?: RegistryAuthenticator | readonly RegistryAuthenticator[];
 }
 
 /** Options after validation. */
@@ -107,6 +114,13 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
   }
   if (options.pinDigest !== undefined && typeof options.pinDigest !== 'boolean') fail('pinDigest', options.pinDigest, 'true or false');
+  const authenticators = options.auth === undefined ? [] : Array.isArray(options.auth) ? options.auth : [options.auth];
+  authenticators.forEach((authenticator: unknown, index) => {
+    const candidate = authenticator as Partial<RegistryAuthenticator> | null;
+    if (typeof candidate?.supports !== 'function' || typeof candidate.getCredentials !== 'function') {
+      fail(`auth[${index}]`, authenticator, 'a RegistryAuthenticator (an object with supports() and getCredentials())');
+    }
+  });
   return {
     imageReference: imageReference(image, tag),
     maxWorkers,

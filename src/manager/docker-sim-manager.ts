@@ -20,6 +20,10 @@ import type { LogFiles } from '../job/log-sink.js';
 import type { ContainerRuntime, ContainerSpec, ImageInfo } from '../runtime/container-runtime.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
+import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
+import { registryOf } from '../auth/registry-of.js';
+import { selectCredentials } from '../auth/select-credentials.js';
+import { RegistryAuthError } from '../errors/registry-auth-error.js';
 import { checkDataDirectory, checkOutputDirIsFree, resolveTemplates } from './check-run-inputs.js';
 import { normalizeManagerOptions, repositoryOf, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
 
@@ -69,12 +73,14 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   /** The validated options. */
   readonly config: Readonly<NormalizedManagerOptions>;
   private readonly runtime: ContainerRuntime;
+  private readonly authenticators: readonly RegistryAuthenticator[];
   private readonly jobs = new Map<string, SimJob>();
   private activeRun: AbortController | undefined;
 
   constructor(options: DockerSimManagerOptions) {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
+    this.authenticators = options.auth === undefined ? [] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
     try {
       this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
     } catch (error) {
@@ -117,6 +123,26 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       seen.add(job.name);
     }
     return list.map((job) => this.addSimJob(job));
+  }
+
+  /**
+   * Checks the credentials for the image's registry with the engine (which logs in to the registry). Resolves
+   * with the registry and whether credentials were found; rejects with `RegistryAuthError` when the registry
+   * refuses them. The message never contains the secret.
+   */
+  async verifyAuth(): Promise<{ registry: string; hasCredentials: boolean }> {
+    const registry = registryOf(this.config.imageReference);
+    const credentials = await selectCredentials(this.authenticators, registry);
+    if (credentials === undefined) return { registry, hasCredentials: false };
+    await this.runtime.ping();
+    const answer = await this.runtime.checkAuth(credentials);
+    if (!answer.isAccepted) {
+      throw new RegistryAuthError(
+        registry,
+        `The registry ${registry} refused the credentials for ${this.config.imageReference}: ${answer.message}. Check the user name and token (and that the token may read packages).`,
+      );
+    }
+    return { registry, hasCredentials: true };
   }
 
   /** Cancels the run in progress, as aborting its signal would. */
@@ -357,8 +383,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         );
       }
     }
+    // A pull is about to happen: credentials are checked first, so a wrong token fails before any container.
+    const credentials = await selectCredentials(this.authenticators, registryOf(reference));
+    if (credentials !== undefined) await this.verifyAuth();
     const lastEmitted = new Map<string, { status: string; at: number }>();
     await this.runtime.pullImage(reference, {
+      ...(credentials === undefined ? {} : { credentials }),
       onProgress: (progress) => {
         // Throttled: a status change per layer always, byte counts at most every 250 ms.
         const key = progress.layer ?? '';

@@ -4,6 +4,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
+import { ImagePullError } from '../errors/image-pull-error.js';
 import { demuxStream } from './demux.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
@@ -119,7 +120,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       const status = statusCodeOf(error);
       if (status === 404 || status === 401 || status === 403 || status === 500) {
-        throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: ${engineMessage(error)}`, { cause: error });
+        throw new ImagePullError(reference, `Cannot pull image ${reference}: ${engineMessage(error)}`, { cause: error });
       }
       this.fail(`pull image ${reference}`, error);
     }
@@ -151,7 +152,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       this.fail(`pull image ${reference}`, error);
     }
     if (failure !== undefined) {
-      throw new ImageNotFoundError(reference, `Cannot pull image ${reference}: ${failure}`);
+      throw new ImagePullError(reference, `Cannot pull image ${reference}: ${failure}`);
     }
   }
 
