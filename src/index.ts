@@ -23,7 +23,12 @@ export { IntegrityError } from './errors/integrity-error.js';
 export { RegistryAuthError } from './errors/registry-auth-error.js';
 export { ImagePullError } from './errors/image-pull-error.js';
 export type { RegistryAuthenticator } from './auth/registry-authenticator.js';
-export { registryOf } from './auth/registry-of.js';
+export { registryOf, normalizeRegistry, DOCKER_HUB_REGISTRY, DOCKER_HUB_SERVER_ADDRESS } from './auth/registry-of.js';
+export { selectCredentials } from './auth/select-credentials.js';
+export { GhcrAuthenticator, type GhcrAuthenticatorOptions } from './auth/ghcr-authenticator.js';
+export { DockerHubAuthenticator, type DockerHubAuthenticatorOptions } from './auth/docker-hub-authenticator.js';
+export { CustomRegistryAuthenticator, type CustomRegistryAuthenticatorOptions } from './auth/custom-registry-authenticator.js';
+export { DockerConfigAuthenticator, type DockerConfigAuthenticatorOptions } from './auth/docker-config-authenticator.js';
 export type {
   ContainerRuntime,
   ContainerSpec,

@@ -1,9 +1,23 @@
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 
-/** The host name the docker CLI uses for Docker Hub. */
+/**
+ * The host name the docker CLI uses for Docker Hub.
+ *
+ * @example
+ * ```ts
+ * registryOf('ubuntu:22.04') === DOCKER_HUB_REGISTRY; // true
+ * ```
+ */
 export const DOCKER_HUB_REGISTRY = 'docker.io';
 
-/** The server address the docker CLI uses for Docker Hub in `config.json` and with credential helpers. */
+/**
+ * The server address the docker CLI uses for Docker Hub in `config.json` and with credential helpers.
+ *
+ * @example
+ * ```ts
+ * const credentials = { username: 'me', password: token, serveraddress: DOCKER_HUB_SERVER_ADDRESS };
+ * ```
+ */
 export const DOCKER_HUB_SERVER_ADDRESS = 'https://index.docker.io/v1/';
 
 const DOCKER_HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.io']);

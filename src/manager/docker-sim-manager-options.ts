@@ -39,7 +39,7 @@ export interface DockerSimManagerOptions {
   /**
    * Where registry credentials come from: the first authenticator that supports the image's registry answers.
    * Credentials are checked with the registry once before a pull, so a wrong token fails before any container.
-   * @default no credentials: pulls are anonymous
+   * @default a `DockerConfigAuthenticator`: what `docker login` stored (credHelpers, credsStore, auths)
    */
   auth?: RegistryAuthenticator | readonly RegistryAuthenticator[];
 }

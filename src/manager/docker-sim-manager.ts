@@ -23,6 +23,7 @@ import { LABELS } from './labels.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
 import { registryOf } from '../auth/registry-of.js';
 import { selectCredentials } from '../auth/select-credentials.js';
+import { DockerConfigAuthenticator } from '../auth/docker-config-authenticator.js';
 import { RegistryAuthError } from '../errors/registry-auth-error.js';
 import { checkDataDirectory, checkOutputDirIsFree, resolveTemplates } from './check-run-inputs.js';
 import { normalizeManagerOptions, repositoryOf, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
@@ -80,7 +81,9 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   constructor(options: DockerSimManagerOptions) {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
-    this.authenticators = options.auth === undefined ? [] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
+    // Without an `auth` option, whatever `docker login` stored is used, as the docker CLI would.
+    this.authenticators =
+      options.auth === undefined ? [new DockerConfigAuthenticator()] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
     try {
       this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
     } catch (error) {

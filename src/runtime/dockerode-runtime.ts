@@ -163,7 +163,12 @@ export class DockerodeRuntime implements ContainerRuntime {
       return { isAccepted: true };
     } catch (error) {
       const status = statusCodeOf(error);
-      if (status === 401 || status === 403 || status === 500) return { isAccepted: false, message: engineMessage(error) };
+      // Engine 20.10 answers a refused login with 500 ("... failed with status: 401 Unauthorized"): a 500 counts as
+      // a refusal only when it says so; anything else is an engine failure.
+      const message = engineMessage(error);
+      if (status === 401 || status === 403 || (status === 500 && /unauthori[sz]ed|denied|401|403|incorrect username or password/i.test(message))) {
+        return { isAccepted: false, message };
+      }
       this.fail(`log in to ${credentials.serveraddress}`, error);
     }
   }

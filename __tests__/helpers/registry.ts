@@ -1,0 +1,259 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { docker } from './engine.js';
+
+const run = promisify(execFile);
+const INSTALL_HINT = 'Install the Debian packages: `apt-get install -y docker-registry apache2-utils`.';
+
+/** A CNCF distribution registry with htpasswd auth, running on 127.0.0.1 for one test file. */
+export interface TestRegistry {
+  /** `127.0.0.1:<port>`: the registry part of image references and the `serveraddress` of credentials. */
+  readonly host: string;
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string;
+  readonly username: string;
+  readonly password: string;
+  /** The end of the registry's own log, for failure messages. */
+  log(): string;
+  /** Kills the registry and removes its storage. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startRegistry}. */
+export interface StartRegistryOptions {
+  /** @default 'dsim' */
+  username?: string;
+  /** @default a random password */
+  password?: string;
+  /** @default 15000 */
+  startTimeoutMs?: number;
+}
+
+/**
+ * Starts a real registry (Debian's `docker-registry`, the CNCF distribution registry) with htpasswd auth on
+ * 127.0.0.1 and a free port, storing into a temporary folder. Resolves once `GET /v2/` answers 401 (auth is on).
+ * The engine talks plain HTTP to registries on 127.0.0.0/8, so nothing needs configuring.
+ *
+ * @example
+ * ```ts
+ * const registry = await startRegistry();
+ * afterAll(() => registry.stop());
+ * ```
+ */
+export async function startRegistry(options: StartRegistryOptions = {}): Promise<TestRegistry> {
+  const registryBinary = await findOnPath('docker-registry');
+  const htpasswdBinary = await findOnPath('htpasswd');
+  if (!registryBinary || !htpasswdBinary) {
+    const missing = [!registryBinary && '`docker-registry`', !htpasswdBinary && '`htpasswd`'].filter(Boolean).join(' and ');
+    throw new Error(`The registry tests need ${missing} on PATH, which is not there. ${INSTALL_HINT}`);
+  }
+  const username = options.username ?? 'dsim';
+  const password = options.password ?? `pw-${randomBytes(12).toString('hex')}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dsim-registry-'));
+  try {
+    const { stdout } = await run(htpasswdBinary, ['-Bbn', username, password]);
+    await writeFile(path.join(dir, 'htpasswd'), `${stdout.trim()}\n`, { mode: 0o600 });
+    // A free port can be taken between finding and binding it: try a few.
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const port = await freePort();
+      const configFile = path.join(dir, `config-${port}.yml`);
+      await writeFile(configFile, registryConfig(dir, port));
+      const started = await launch(registryBinary, configFile, port, options.startTimeoutMs ?? 15_000).catch((error: unknown) => {
+        lastError = error;
+        return undefined;
+      });
+      if (!started) continue;
+      const host = `127.0.0.1:${port}`;
+      let isStopped = false;
+      return {
+        host,
+        url: `http://${host}`,
+        username,
+        password,
+        log: started.log,
+        stop: async () => {
+          if (isStopped) return;
+          isStopped = true;
+          await terminate(started.child);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    throw lastError;
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Tags a local image as `<registryHost>/<repo>` and pushes it with the given credentials through dockerode,
+ * checking every line of the push stream for an error (the engine reports failures inside a 200 stream). The
+ * tag is removed again afterwards unless `keepLocalTag`, so a later pull must really go to the registry.
+ * Resolves with the pushed reference (`127.0.0.1:41234/sim:1`).
+ *
+ * @example
+ * ```ts
+ * const reference = await pushImage(MONTE_CARLO, registry.host, 'dsim/monte-carlo:1', registry);
+ * ```
+ */
+export async function pushImage(
+  localTag: string,
+  registryHost: string,
+  repo: string,
+  credentials: { username: string; password: string },
+  options: { keepLocalTag?: boolean } = {},
+): Promise<string> {
+  const lastSlash = repo.lastIndexOf('/');
+  const colon = repo.indexOf(':', lastSlash + 1);
+  const name = `${registryHost}/${colon === -1 ? repo : repo.slice(0, colon)}`;
+  const tag = colon === -1 ? 'latest' : repo.slice(colon + 1);
+  const reference = `${name}:${tag}`;
+  await docker.getImage(localTag).tag({ repo: name, tag });
+  try {
+    const stream = (await docker.getImage(name).push({
+      tag,
+      authconfig: { username: credentials.username, password: credentials.password, serveraddress: registryHost },
+    })) as NodeJS.ReadableStream;
+    await followPushStream(stream, reference);
+  } finally {
+    if (!options.keepLocalTag) await docker.getImage(reference).remove({ noprune: true }).catch(() => undefined);
+  }
+  return reference;
+}
+
+/** Reads a push progress stream to its end; rejects on the first `{error}` line (or a stream error). */
+function followPushStream(stream: NodeJS.ReadableStream, reference: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    let failure: string | undefined;
+    const inspectLine = (line: string): void => {
+      if (line.trim() === '' || failure !== undefined) return;
+      try {
+        const event = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        if (event.error !== undefined || event.errorDetail !== undefined) failure = event.errorDetail?.message ?? event.error ?? 'unknown error';
+      } catch {
+        failure = `the engine sent a line that is not JSON (${line.length} characters)`;
+      }
+    };
+    stream.on('data', (chunk: Buffer | string) => {
+      pending += chunk.toString();
+      const lines = pending.split(/\r?\n/);
+      pending = lines.pop() ?? '';
+      lines.forEach(inspectLine);
+    });
+    stream.on('error', (error: Error) => reject(new Error(`Pushing ${reference} failed: ${error.message}`, { cause: error })));
+    stream.on('end', () => {
+      inspectLine(pending);
+      if (failure !== undefined) reject(new Error(`Pushing ${reference} failed: ${failure}`));
+      else resolve();
+    });
+  });
+}
+
+function registryConfig(dir: string, port: number): string {
+  const q = (value: string): string => JSON.stringify(value); // a JSON string is a YAML string
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${q(path.join(dir, 'data'))}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: ${q(`127.0.0.1:${port}`)}`,
+    `  secret: ${q(randomBytes(16).toString('hex'))}`,
+    'auth:',
+    '  htpasswd:',
+    '    realm: docker-sim-manager-test',
+    `    path: ${q(path.join(dir, 'htpasswd'))}`,
+    '',
+  ].join('\n');
+}
+
+async function launch(
+  binary: string,
+  configFile: string,
+  port: number,
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; log: () => string }> {
+  const child = spawn(binary, ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  let exit: string | undefined;
+  child.on('exit', (code, signal) => {
+    exit = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  });
+  child.on('error', (error) => {
+    exit = `could not start (${error.message})`;
+  });
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exit !== undefined) throw new Error(`docker-registry on 127.0.0.1:${port} ${exit}. Its log:\n${output}`);
+    if ((await statusOf(`http://127.0.0.1:${port}/v2/`)) === 401) return { child, log: () => output };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await terminate(child);
+  throw new Error(`docker-registry on 127.0.0.1:${port} did not answer GET /v2/ with 401 within ${timeoutMs} ms. Its log:\n${output}`);
+}
+
+function statusOf(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const request = http.get(url, { timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode);
+    });
+    request.on('timeout', () => request.destroy());
+    request.on('error', () => resolve(undefined));
+  });
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function findOnPath(program: string): Promise<string | undefined> {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter).concat('/usr/sbin', '/usr/bin')) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, program);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
