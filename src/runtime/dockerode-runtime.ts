@@ -102,7 +102,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       // Dialed directly so the X-Registry-Auth header is handed over redacted: DEBUG=modem prints request headers.
       const modem = this.docker.modem as unknown as ModemLike;
       const auth = options.credentials
-        ? { authconfig: { base64: redactedSecret(Buffer.from(JSON.stringify(options.credentials)).toString('base64url')) } }
+        ? { authconfig: { base64: redactedSecret(registryAuthHeader(options.credentials)) } }
         : {};
       stream = await new Promise<Readable>((resolve, reject) => {
         modem.dial(
@@ -404,6 +404,15 @@ export class DockerodeRuntime implements ContainerRuntime {
       this.fail('list containers', error);
     }
   }
+}
+
+/**
+ * The X-Registry-Auth value: URL-safe base64 of the JSON WITH its `=` padding. The engine decodes it with Go's
+ * padded URL encoding and silently ignores a header it cannot decode (the pull then goes anonymous), so Node's
+ * unpadded 'base64url' must not be used.
+ */
+export function registryAuthHeader(credentials: RegistryCredentials): string {
+  return Buffer.from(JSON.stringify(credentials)).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
 }
 
 function toArgv(value: unknown): string[] | null {
