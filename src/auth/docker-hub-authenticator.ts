@@ -1,6 +1,4 @@
-import type { RegistryAuthenticator, RegistryCredentials } from './registry-authenticator.js';
-import { checkCredentialOption, firstEnvValue } from './check-credential-option.js';
-import { normalizeRegistryOrUndefined } from './normalize-registry-or-undefined.js';
+import { TokenAuthenticator } from './token-authenticator.js';
 import { DOCKER_HUB_REGISTRY, DOCKER_HUB_SERVER_ADDRESS } from './registry-of.js';
 
 /**
@@ -41,31 +39,8 @@ export interface DockerHubAuthenticatorOptions {
  * });
  * ```
  */
-export class DockerHubAuthenticator implements RegistryAuthenticator {
-  readonly #username: string | undefined;
-  readonly #token: string | undefined;
-  readonly #env: NodeJS.ProcessEnv | undefined;
-
+export class DockerHubAuthenticator extends TokenAuthenticator {
   constructor(options: DockerHubAuthenticatorOptions = {}) {
-    checkCredentialOption('username', options.username, { isSecret: false });
-    checkCredentialOption('token', options.token, { isSecret: true });
-    this.#username = options.username;
-    this.#token = options.token;
-    this.#env = options.env;
-  }
-
-  /** True for this registry's host names only. */
-  supports(registry: string): boolean {
-    return normalizeRegistryOrUndefined(registry) === DOCKER_HUB_REGISTRY;
-  }
-
-  /** The credentials, or `undefined` when one of them is missing or `registry` is not supported. */
-  async getCredentials(registry: string): Promise<RegistryCredentials | undefined> {
-    if (!this.supports(registry)) return undefined;
-    const env = this.#env ?? process.env;
-    const username = this.#username ?? firstEnvValue(env, ['DOCKERHUB_USERNAME']);
-    const token = this.#token ?? firstEnvValue(env, ['DOCKERHUB_TOKEN']);
-    if (username === undefined || token === undefined) return undefined;
-    return { username, password: token, serveraddress: DOCKER_HUB_SERVER_ADDRESS };
+    super({ registry: DOCKER_HUB_REGISTRY, serverAddress: DOCKER_HUB_SERVER_ADDRESS, usernameEnv: ['DOCKERHUB_USERNAME'], tokenEnv: ['DOCKERHUB_TOKEN'] }, options);
   }
 }

@@ -1,6 +1,4 @@
-import type { RegistryAuthenticator, RegistryCredentials } from './registry-authenticator.js';
-import { checkCredentialOption, firstEnvValue } from './check-credential-option.js';
-import { normalizeRegistryOrUndefined } from './normalize-registry-or-undefined.js';
+import { TokenAuthenticator } from './token-authenticator.js';
 
 /**
  * Options of {@link GhcrAuthenticator}.
@@ -42,31 +40,8 @@ const GHCR = 'ghcr.io';
  * });
  * ```
  */
-export class GhcrAuthenticator implements RegistryAuthenticator {
-  readonly #username: string | undefined;
-  readonly #token: string | undefined;
-  readonly #env: NodeJS.ProcessEnv | undefined;
-
+export class GhcrAuthenticator extends TokenAuthenticator {
   constructor(options: GhcrAuthenticatorOptions = {}) {
-    checkCredentialOption('username', options.username, { isSecret: false });
-    checkCredentialOption('token', options.token, { isSecret: true });
-    this.#username = options.username;
-    this.#token = options.token;
-    this.#env = options.env;
-  }
-
-  /** True for this registry's host names only. */
-  supports(registry: string): boolean {
-    return normalizeRegistryOrUndefined(registry) === GHCR;
-  }
-
-  /** The credentials, or `undefined` when one of them is missing or `registry` is not supported. */
-  async getCredentials(registry: string): Promise<RegistryCredentials | undefined> {
-    if (!this.supports(registry)) return undefined;
-    const env = this.#env ?? process.env;
-    const username = this.#username ?? firstEnvValue(env, ['GITHUB_USERNAME', 'GITHUB_ACTOR']);
-    const token = this.#token ?? firstEnvValue(env, ['GITHUB_PAT', 'CR_PAT', 'GITHUB_TOKEN']);
-    if (username === undefined || token === undefined) return undefined;
-    return { username, password: token, serveraddress: GHCR };
+    super({ registry: GHCR, serverAddress: GHCR, usernameEnv: ['GITHUB_USERNAME', 'GITHUB_ACTOR'], tokenEnv: ['GITHUB_PAT', 'CR_PAT', 'GITHUB_TOKEN'] }, options);
   }
 }
