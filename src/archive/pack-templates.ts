@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tarFs from 'tar-fs';
@@ -83,9 +82,4 @@ export function packTemplates(
     pack.destroy(new TemplateError(source, `Template ${source} could not be packed: ${(error as Error).message}`, { cause: error }));
   });
   return pack as unknown as Readable;
-}
-
-/** Whether a host template source is a folder; throws ENOENT/EACCES for the caller to report. */
-export async function isDirectory(source: string): Promise<boolean> {
-  return (await stat(source)).isDirectory();
 }

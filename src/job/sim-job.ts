@@ -74,12 +74,6 @@ export class SimJob {
     if (result) this.lastResult = result;
   }
 
-  /** @internal A job that ended may be queued again by a later run only through `reset()`. */
-  reset(): void {
-    this.currentStatus = 'pending';
-    this.lastResult = undefined;
-  }
-
   /** Plain data for logs and JSON output. */
   toJSON(): { name: string; status: JobStatus } {
     return { name: this.name, status: this.currentStatus };

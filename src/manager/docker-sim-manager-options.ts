@@ -54,6 +54,8 @@ export interface NormalizedManagerOptions {
   defaults: NormalizedSettings;
   stopGracePeriodMs: number;
   pinDigest: boolean;
+  /** The `auth` option as a list; undefined when not given (the manager then uses the docker config). */
+  authenticators: readonly RegistryAuthenticator[] | undefined;
 }
 
 const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth']);
@@ -114,7 +116,8 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
   }
   if (options.pinDigest !== undefined && typeof options.pinDigest !== 'boolean') fail('pinDigest', options.pinDigest, 'true or false');
-  const authenticators = options.auth === undefined ? [] : Array.isArray(options.auth) ? options.auth : [options.auth];
+  const authenticators: readonly RegistryAuthenticator[] =
+    options.auth === undefined ? [] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
   authenticators.forEach((authenticator: unknown, index) => {
     const candidate = authenticator as Partial<RegistryAuthenticator> | null;
     if (typeof candidate?.supports !== 'function' || typeof candidate.getCredentials !== 'function') {
@@ -130,5 +133,6 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     defaults: options.defaults === undefined ? {} : normalizeDefaults(options.defaults),
     stopGracePeriodMs,
     pinDigest: options.pinDigest ?? true,
+    authenticators: options.auth === undefined ? undefined : authenticators,
   };
 }

@@ -17,7 +17,7 @@ import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
 import type { CopyOutItem } from '../archive/copy-outputs.js';
 import type { LogFiles } from '../job/log-sink.js';
-import type { ContainerRuntime, ContainerSpec, ImageInfo } from '../runtime/container-runtime.js';
+import type { ContainerRuntime, ContainerSpec, ImageInfo, RegistryCredentials } from '../runtime/container-runtime.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
@@ -82,8 +82,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
     // Without an `auth` option, whatever `docker login` stored is used, as the docker CLI would.
-    this.authenticators =
-      options.auth === undefined ? [new DockerConfigAuthenticator()] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
+    this.authenticators = this.config.authenticators ?? [new DockerConfigAuthenticator()];
     try {
       this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
     } catch (error) {
@@ -138,6 +137,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const credentials = await selectCredentials(this.authenticators, registry);
     if (credentials === undefined) return { registry, hasCredentials: false };
     await this.runtime.ping();
+    await this.checkCredentials(registry, credentials);
+    return { registry, hasCredentials: true };
+  }
+
+  /** Asks the registry (through the engine) to accept `credentials`; `RegistryAuthError` when it refuses. */
+  private async checkCredentials(registry: string, credentials: RegistryCredentials): Promise<void> {
     const answer = await this.runtime.checkAuth(credentials);
     if (!answer.isAccepted) {
       throw new RegistryAuthError(
@@ -145,7 +150,6 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         `The registry ${registry} refused the credentials for ${this.config.imageReference}: ${answer.message}. Check the user name and token (and that the token may read packages).`,
       );
     }
-    return { registry, hasCredentials: true };
   }
 
   /** Cancels the run in progress, as aborting its signal would. */
@@ -387,8 +391,9 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       }
     }
     // A pull is about to happen: credentials are checked first, so a wrong token fails before any container.
-    const credentials = await selectCredentials(this.authenticators, registryOf(reference));
-    if (credentials !== undefined) await this.verifyAuth();
+    const registry = registryOf(reference);
+    const credentials = await selectCredentials(this.authenticators, registry);
+    if (credentials !== undefined) await this.checkCredentials(registry, credentials);
     const lastEmitted = new Map<string, { status: string; at: number }>();
     await this.runtime.pullImage(reference, {
       ...(credentials === undefined ? {} : { credentials }),
