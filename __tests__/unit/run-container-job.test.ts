@@ -27,6 +27,7 @@ function execution(behaviour: InMemoryBehaviour, overrides: Partial<ContainerJob
     stagingRoot: path.join(dir, '.staging'),
     outputLimits: { maxBytes: 1024 ** 3, maxEntries: 1000 },
     ownedDirectories: [],
+    archiveRoot: '/',
     runtime,
     signal: new AbortController().signal,
     stopGracePeriodMs: 0,

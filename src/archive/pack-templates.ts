@@ -14,13 +14,13 @@ export interface PackOwner {
   gid: number;
 }
 
-/** Entry name relative to `/` for a container path. */
-function entryName(target: string): string {
-  return path.posix.normalize(target).replace(/^\/+/, '');
+/** Entry name of a container path, relative to the folder the archive is extracted at. */
+function entryName(target: string, root: string): string {
+  return path.posix.relative(root, path.posix.normalize(target)) || '.';
 }
 
-function packPath(pack: tarStream.Pack, template: Extract<ResolvedTemplate, { kind: 'path' }>, owner: PackOwner): Promise<void> {
-  const base = entryName(template.target);
+function packPath(pack: tarStream.Pack, template: Extract<ResolvedTemplate, { kind: 'path' }>, owner: PackOwner, root: string): Promise<void> {
+  const base = entryName(template.target, root);
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
     pack.once('error', onError);
@@ -43,10 +43,10 @@ function packPath(pack: tarStream.Pack, template: Extract<ResolvedTemplate, { ki
   });
 }
 
-function packContent(pack: tarStream.Pack, template: Extract<ResolvedTemplate, { kind: 'content' }>, owner: PackOwner): Promise<void> {
+function packContent(pack: tarStream.Pack, template: Extract<ResolvedTemplate, { kind: 'content' }>, owner: PackOwner, root: string): Promise<void> {
   return new Promise((resolve, reject) => {
     pack.entry(
-      { name: entryName(template.target), mode: template.mode, uid: owner.uid, gid: owner.gid, size: template.content.length, mtime: new Date() },
+      { name: entryName(template.target, root), mode: template.mode, uid: owner.uid, gid: owner.gid, size: template.content.length, mtime: new Date() },
       template.content,
       (error) => (error ? reject(error) : resolve()),
     );
@@ -54,27 +54,28 @@ function packContent(pack: tarStream.Pack, template: Extract<ResolvedTemplate, {
 }
 
 /**
- * One uncompressed tar stream holding every template of a job, with entry names relative to `/` so a single
- * `putArchive(id, '/', stream)` places them all (the engine creates missing parent folders). Files are read as
- * the stream is consumed: a large folder is never held in memory.
+ * One uncompressed tar stream holding every template of a job, with entry names relative to `root` (every
+ * target must lie under it) so a single `putArchive(id, root, stream)` places them all (the engine creates
+ * missing parent folders). Files are read as the stream is consumed: a large folder is never held in memory.
  */
 export function packTemplates(
   templates: readonly ResolvedTemplate[],
   owner: PackOwner,
   ownedDirectories: ReadonlyArray<{ path: string; mode: number }> = [],
+  root = '/',
 ): Readable {
   const pack = tarStream.pack();
   void (async () => {
     for (const directory of ownedDirectories) {
       await new Promise<void>((resolve, reject) => {
-        pack.entry({ name: entryName(directory.path), type: 'directory', mode: directory.mode, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (error) =>
+        pack.entry({ name: entryName(directory.path, root), type: 'directory', mode: directory.mode, uid: owner.uid, gid: owner.gid, mtime: new Date() }, (error) =>
           error ? reject(error) : resolve(),
         );
       });
     }
     for (const template of templates) {
-      if (template.kind === 'content') await packContent(pack, template, owner);
-      else await packPath(pack, template, owner);
+      if (template.kind === 'content') await packContent(pack, template, owner, root);
+      else await packPath(pack, template, owner, root);
     }
     pack.finalize();
   })().catch((error: unknown) => {

@@ -4,6 +4,8 @@ export type DockerSimErrorCode =
   | 'E_DOCKER_UNAVAILABLE'
   | 'E_IMAGE_NOT_FOUND'
   | 'E_JOB_EXIT'
+  | 'E_JOB_TIMEOUT'
+  | 'E_JOB_STALLED'
   | 'E_ENGINE'
   | 'E_JOB_CANCELLED'
   | 'E_RUN_IN_PROGRESS'

@@ -1,7 +1,8 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
 import type { SkippedEntry } from '../archive/extract-output.js';
 import type { SimJob } from '../job/sim-job.js';
-import type { JobResult, RunSummary } from '../job/job-result.js';
+import type { JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
+import type { ContainerSummary } from '../runtime/container-runtime.js';
 
 /**
  * The events of a `DockerSimManager`, with their payloads. Payloads are plain objects, the job first.
@@ -19,6 +20,15 @@ export interface DockerSimManagerEvents {
   'image:ready': (payload: { image: string; id: string; digest: string | null; digests: readonly string[]; wasPulled: boolean }) => void;
   'job:queued': (payload: { job: SimJob }) => void;
   'job:started': (payload: { job: SimJob; containerId: string; attempt: number }) => void;
+  /** A job wrote nothing for `inactivityTimeoutMs`; it is stopped next and fails with `JobStalledError`. */
+  'job:stalled': (payload: { job: SimJob; attempt: number; silentMs: number; inactivityTimeoutMs: number }) => void;
+  /**
+   * An attempt failed and the job will run again after `delayMs`; `attempt` is the number of the attempt about
+   * to run (2 for the first retry), `error` why the previous one failed.
+   */
+  'job:retrying': (payload: { job: SimJob; attempt: number; error: DockerSimError; delayMs: number; setAsideTo?: string }) => void;
+  /** A resumed run found the job already succeeded with the same spec (see the manifest) and does not run it. */
+  'job:skipped': (payload: { job: SimJob; result: JobResult }) => void;
   'job:log': (payload: { job: SimJob; stream: 'stdout' | 'stderr'; line: string }) => void;
   /** The job's output passed `maxLogBytes`; the rest is dropped. Emitted once per job. */
   'job:log-truncated': (payload: { job: SimJob; limitBytes: number }) => void;
@@ -27,6 +37,10 @@ export interface DockerSimManagerEvents {
   'job:succeeded': (payload: { job: SimJob; result: JobResult }) => void;
   'job:failed': (payload: { job: SimJob; result: JobResult; error: DockerSimError }) => void;
   'job:cancelled': (payload: { job: SimJob; result: JobResult }) => void;
+  /** The run is stopping early: queued jobs will not start, running ones are being stopped. */
+  'run:cancelling': (payload: { reason: RunStopReason }) => void;
+  /** Containers left by a driver process that is gone were removed before the run. */
+  'run:orphans-removed': (payload: { containers: readonly ContainerSummary[] }) => void;
   'run:finished': (payload: { summary: RunSummary }) => void;
   /** Something went wrong that did not fail a job (for instance a container that could not be removed). */
   'run:warning': (payload: { message: string; error?: unknown }) => void;

@@ -4,11 +4,14 @@ import type { SkippedEntry } from '../archive/extract-output.js';
 /** How one job ended. */
 export interface JobResult {
   name: string;
-  status: 'succeeded' | 'failed' | 'cancelled';
+  /** `skipped`: a resumed run found it already succeeded with the same spec, and did not run it again. */
+  status: 'succeeded' | 'failed' | 'cancelled' | 'skipped';
   /** The container's exit code; `null` when the job never ran to an exit (cancelled early, engine failure). */
   exitCode: number | null;
-  /** How many containers were created for the job. */
+  /** How many attempts (containers) ran in this run; 0 when it never started or was skipped. */
   attempts: number;
+  /** Hash of what decides the job's outputs (image id, entrypoint, command, env, working dir, templates), as in the manifest. */
+  specHash: string;
   /** The id of the (last) container, `null` when none was created. */
   containerId: string | null;
   /** The host folder `<dataDirectory>/job_<name>`. */
@@ -35,6 +38,13 @@ export interface JobResult {
   error?: DockerSimError;
 }
 
+/**
+ * Why a run stopped early: `cancelled` (its signal was aborted or `cancel()` was called), `signal` (SIGINT or
+ * SIGTERM with `handleSignals`), `fail-fast` (the first failure with `failFast`), `max-failures` (`maxFailures`
+ * jobs failed).
+ */
+export type RunStopReason = 'cancelled' | 'signal' | 'fail-fast' | 'max-failures';
+
 /** What `startComputation()` resolves with. */
 export interface RunSummary {
   runId: string;
@@ -42,6 +52,10 @@ export interface RunSummary {
   succeeded: number;
   failed: number;
   cancelled: number;
+  /** Jobs a resumed run did not run again: they already succeeded with the same spec. */
+  skipped: number;
+  /** Why the run ended early (its remaining jobs were cancelled), or null when every job got to run. */
+  stopReason: RunStopReason | null;
   durationMs: number;
   results: JobResult[];
 }

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DockerSimError } from '../errors/docker-sim-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { parseCommand } from '../util/parse-command.js';
 import { parseMemory } from '../util/parse-memory.js';
@@ -51,7 +52,68 @@ export interface JobSettings {
   maxOutputBytes?: number;
   /** Files and folders copied out of the container per job. @default 100000 */
   maxOutputEntries?: number;
+  /** Wall-clock limit of one attempt, from its start; then SIGTERM, SIGKILL after `stopGracePeriodMs`, and `JobTimeoutError`. */
+  timeoutMs?: number;
+  /** Stop an attempt that wrote nothing to stdout or stderr for this long (`job:stalled`, then `JobStalledError`). */
+  inactivityTimeoutMs?: number;
+  /** How many times a failed attempt is retried, when `retryOn` says so. @default 0 */
+  retries?: number;
+  /** The wait before each retry: `initialDelayMs * factor^(retry - 1)`, at most `maxDelayMs`, spread by `jitter`. */
+  backoff?: BackoffOptions;
+  /**
+   * Which failures are retried: any of `'exit-code'`, `'oom'`, `'timeout'`, `'stalled'`, `'engine-error'`, or a
+   * function of the failure. @default ['engine-error']
+   */
+  retryOn?: RetryReason | readonly RetryReason[] | RetryPredicate;
+  /** Mount the image's file system read-only (the mount path, templates' folders and `tmpfs` stay writable). */
+  readOnlyRootfs?: boolean;
+  /** Linux capabilities to drop, e.g. `['ALL']`. */
+  capDrop?: readonly string[];
+  /** Linux capabilities to add back, e.g. `['CHOWN']`. */
+  capAdd?: readonly string[];
+  /** Forbid gaining privileges through setuid binaries (`no-new-privileges`). */
+  noNewPrivileges?: boolean;
+  /** The most processes and threads the container may have. */
+  pidsLimit?: number;
+  /** Run an init process (tini) as PID 1 that forwards signals to the simulation and reaps zombies. */
+  init?: boolean;
+  /** Container paths backed by a private, writable in-memory file system, e.g. `['/tmp']`. */
+  tmpfs?: readonly string[];
+  /**
+   * `'strict'`: read-only root file system with a writable `/tmp`, all capabilities dropped, no-new-privileges,
+   * at most 1024 processes and no network. Options set explicitly win over the preset. @default 'default'
+   */
+  security?: 'default' | 'strict';
 }
+
+/** The wait before retries. */
+export interface BackoffOptions {
+  /** @default 1000 */
+  initialDelayMs?: number;
+  /** @default 2 */
+  factor?: number;
+  /** @default 60000 */
+  maxDelayMs?: number;
+  /** Spread each delay by up to this fraction either way (0 to 1), so retries do not arrive together. @default 0.2 */
+  jitter?: number;
+}
+
+/** Kinds of failure `retryOn` can name. */
+export type RetryReason = 'exit-code' | 'oom' | 'timeout' | 'stalled' | 'engine-error';
+
+/** A failed attempt, as `retryOn` functions see it. */
+export interface AttemptFailure {
+  /** What went wrong (`JobExitError`, `JobTimeoutError`, `JobStalledError`, `EngineError`...). */
+  error: DockerSimError;
+  /** Its kind, or undefined for failures no reason covers (for instance a template that cannot be read). */
+  reason: RetryReason | undefined;
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  exitCode: number | null;
+}
+
+/** Decides whether a failed attempt is retried (within `retries`). */
+export type RetryPredicate = (failure: AttemptFailure) => boolean;
 
 /** How a job's output folder reaches its container. */
 export type OutputMode = 'auto' | 'bind' | 'copy';
@@ -79,6 +141,19 @@ export interface NormalizedSettings {
   maxLogBytes?: number;
   maxOutputBytes?: number;
   maxOutputEntries?: number;
+  timeoutMs?: number;
+  inactivityTimeoutMs?: number;
+  retries?: number;
+  backoff?: Required<BackoffOptions>;
+  retryOn?: readonly RetryReason[] | RetryPredicate;
+  readOnlyRootfs?: boolean;
+  capDrop?: string[];
+  capAdd?: string[];
+  noNewPrivileges?: boolean;
+  pidsLimit?: number;
+  init?: boolean;
+  tmpfs?: string[];
+  security?: 'default' | 'strict';
 }
 
 const SETTING_KEYS = new Set([
@@ -98,8 +173,65 @@ const SETTING_KEYS = new Set([
   'maxLogBytes',
   'maxOutputBytes',
   'maxOutputEntries',
+  'timeoutMs',
+  'inactivityTimeoutMs',
+  'retries',
+  'backoff',
+  'retryOn',
+  'readOnlyRootfs',
+  'capDrop',
+  'capAdd',
+  'noNewPrivileges',
+  'pidsLimit',
+  'init',
+  'tmpfs',
+  'security',
 ]);
 const OUTPUT_MODES: readonly OutputMode[] = ['auto', 'bind', 'copy'];
+export const RETRY_REASONS: readonly RetryReason[] = ['exit-code', 'oom', 'timeout', 'stalled', 'engine-error'];
+const BACKOFF_DEFAULTS: Required<BackoffOptions> = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
+const CAPABILITY = /^(ALL|(CAP_)?[A-Z][A-Z_]*)$/;
+
+function duration(value: unknown, field: string, minimum: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
+    fail(field, value, `a number of milliseconds >= ${minimum}`);
+  }
+  return value;
+}
+
+function normalizeBackoff(value: unknown, field: string): Required<BackoffOptions> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, value, 'an object like { initialDelayMs: 1000, factor: 2 }');
+  const b = value as Record<string, unknown>;
+  const unknown = Object.keys(b).find((key) => !(key in BACKOFF_DEFAULTS));
+  if (unknown !== undefined) throw new ValidationError(`${field}.${unknown}`, b[unknown], `Unknown backoff option \`${unknown}\`; use initialDelayMs, factor, maxDelayMs or jitter.`);
+  const out = { ...BACKOFF_DEFAULTS };
+  if (b.initialDelayMs !== undefined) out.initialDelayMs = duration(b.initialDelayMs, `${field}.initialDelayMs`, 0);
+  if (b.maxDelayMs !== undefined) out.maxDelayMs = duration(b.maxDelayMs, `${field}.maxDelayMs`, 0);
+  if (b.factor !== undefined && (typeof b.factor !== 'number' || !Number.isFinite(b.factor) || b.factor < 1)) fail(`${field}.factor`, b.factor, 'a number >= 1');
+  if (b.factor !== undefined) out.factor = b.factor as number;
+  if (b.jitter !== undefined && (typeof b.jitter !== 'number' || !(b.jitter >= 0 && b.jitter <= 1))) fail(`${field}.jitter`, b.jitter, 'a fraction from 0 to 1');
+  if (b.jitter !== undefined) out.jitter = b.jitter as number;
+  return out;
+}
+
+function normalizeRetryOn(value: unknown, field: string): readonly RetryReason[] | RetryPredicate {
+  if (typeof value === 'function') return value as RetryPredicate;
+  const list = Array.isArray(value) ? value : [value];
+  list.forEach((reason: unknown, i) => {
+    if (!RETRY_REASONS.includes(reason as RetryReason)) {
+      fail(Array.isArray(value) ? `${field}[${i}]` : field, reason, `one of ${RETRY_REASONS.map((r) => `'${r}'`).join(', ')}, or a function`);
+    }
+  });
+  return [...new Set(list as RetryReason[])];
+}
+
+function capabilities(value: unknown, field: string): string[] {
+  if (!Array.isArray(value)) fail(field, value, "an array of capability names like ['ALL'] or ['NET_RAW']");
+  return value.map((cap: unknown, i) => {
+    if (typeof cap !== 'string' || !CAPABILITY.test(cap.toUpperCase())) fail(`${field}[${i}]`, cap, "a capability name like 'ALL' or 'NET_RAW'");
+    return cap.toUpperCase();
+  });
+}
 
 function fail(field: string, value: unknown, expectation: string): never {
   throw new ValidationError(field, value, `Expected \`${field}\` to be ${expectation}, got ${describeValue(value)}.`);
@@ -193,7 +325,57 @@ export function normalizeSettings(settings: JobSettings, prefix: string): Normal
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`${prefix}${key}`, value, 'a whole number >= 1');
     out[key] = value;
   }
+  if (s.timeoutMs !== undefined) out.timeoutMs = duration(s.timeoutMs, `${prefix}timeoutMs`, 1);
+  if (s.inactivityTimeoutMs !== undefined) out.inactivityTimeoutMs = duration(s.inactivityTimeoutMs, `${prefix}inactivityTimeoutMs`, 1);
+  if (s.retries !== undefined) {
+    if (typeof s.retries !== 'number' || !Number.isInteger(s.retries) || s.retries < 0 || s.retries > 100) fail(`${prefix}retries`, s.retries, 'a whole number from 0 to 100');
+    out.retries = s.retries;
+  }
+  if (s.backoff !== undefined) out.backoff = normalizeBackoff(s.backoff, `${prefix}backoff`);
+  if (s.retryOn !== undefined) out.retryOn = normalizeRetryOn(s.retryOn, `${prefix}retryOn`);
+  for (const key of ['readOnlyRootfs', 'noNewPrivileges', 'init'] as const) {
+    const value = s[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') fail(`${prefix}${key}`, value, 'true or false');
+    out[key] = value;
+  }
+  if (s.capDrop !== undefined) out.capDrop = capabilities(s.capDrop, `${prefix}capDrop`);
+  if (s.capAdd !== undefined) out.capAdd = capabilities(s.capAdd, `${prefix}capAdd`);
+  if (s.pidsLimit !== undefined) {
+    if (typeof s.pidsLimit !== 'number' || !Number.isSafeInteger(s.pidsLimit) || s.pidsLimit < 1) fail(`${prefix}pidsLimit`, s.pidsLimit, 'a whole number >= 1');
+    out.pidsLimit = s.pidsLimit;
+  }
+  if (s.tmpfs !== undefined) {
+    if (!Array.isArray(s.tmpfs)) fail(`${prefix}tmpfs`, s.tmpfs, "an array of absolute container paths like ['/tmp']");
+    out.tmpfs = s.tmpfs.map((entry: unknown, i) => {
+      if (typeof entry !== 'string' || !entry.startsWith('/') || path.posix.normalize(entry) === '/' || entry.includes(':')) {
+        fail(`${prefix}tmpfs[${i}]`, entry, "an absolute container path other than '/', like '/tmp'");
+      }
+      return path.posix.normalize(entry).replace(/\/$/, '');
+    });
+  }
+  if (s.security !== undefined) {
+    if (s.security !== 'default' && s.security !== 'strict') fail(`${prefix}security`, s.security, "'default' or 'strict'");
+    out.security = s.security;
+  }
   return out;
+}
+
+/** The `security: 'strict'` preset; options set explicitly win over it. */
+const STRICT: NormalizedSettings = {
+  readOnlyRootfs: true,
+  tmpfs: ['/tmp'],
+  capDrop: ['ALL'],
+  noNewPrivileges: true,
+  pidsLimit: 1024,
+  network: 'none',
+};
+
+/** Applies the `security` preset under the settings given explicitly. */
+export function applySecurityPreset(settings: NormalizedSettings): NormalizedSettings {
+  if (settings.security !== 'strict') return settings;
+  const tmpfs = [...new Set([...(STRICT.tmpfs ?? []), ...(settings.tmpfs ?? [])])];
+  return { ...STRICT, ...settings, tmpfs };
 }
 
 /** Settings keys, for spotting misspelled options. */
@@ -208,5 +390,6 @@ export function mergeSettings(defaults: NormalizedSettings, own: NormalizedSetti
   if (defaults.labels || own.labels) merged.labels = { ...defaults.labels, ...own.labels };
   if (defaults.templates || own.templates) merged.templates = [...(defaults.templates ?? []), ...(own.templates ?? [])];
   if (defaults.collect || own.collect) merged.collect = [...new Set([...(defaults.collect ?? []), ...(own.collect ?? [])])];
+  if (defaults.tmpfs || own.tmpfs) merged.tmpfs = [...new Set([...(defaults.tmpfs ?? []), ...(own.tmpfs ?? [])])];
   return merged;
 }

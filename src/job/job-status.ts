@@ -1,11 +1,15 @@
-/** Where a job is in its life. Terminal states: succeeded, failed, cancelled. */
-export type JobStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+/**
+ * Where a job is in its life. Terminal states: succeeded, failed, cancelled, skipped (a resumed run found it
+ * already succeeded with the same spec). A job waiting to be retried is queued again.
+ */
+export type JobStatus = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
 
 const NEXT: Record<JobStatus, readonly JobStatus[]> = {
-  pending: ['queued', 'cancelled'],
+  pending: ['queued', 'cancelled', 'skipped'],
   queued: ['running', 'cancelled', 'failed'],
-  running: ['succeeded', 'failed', 'cancelled'],
+  running: ['succeeded', 'failed', 'cancelled', 'queued'],
   succeeded: [],
+  skipped: [],
   failed: [],
   cancelled: [],
 };

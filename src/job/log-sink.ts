@@ -52,6 +52,8 @@ export interface LogFiles {
  */
 export class LogSink {
   readonly bytes: Record<OutputStreamName, number> = { stdout: 0, stderr: 0 };
+  /** When the job last wrote anything (kept or not), in ms since the epoch. */
+  lastOutputAt = Date.now();
   private readonly combined: WriteStream;
   private readonly perStream: Record<OutputStreamName, WriteStream>;
   private readonly splitters: Partial<Record<OutputStreamName, LineSplitter>> = {};
@@ -89,6 +91,7 @@ export class LogSink {
   write(name: OutputStreamName, chunk: Buffer): boolean {
     const kept = Math.max(0, Math.min(chunk.length, this.options.maxBytes - this.totalBytes));
     this.bytes[name] += chunk.length;
+    if (chunk.length > 0) this.lastOutputAt = Date.now();
     if (kept === 0) {
       this.truncate();
       return true;

@@ -3,6 +3,8 @@ import { EngineError } from '../errors/engine-error.js';
 import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
 import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { JobExitError } from '../errors/job-exit-error.js';
+import { JobStalledError } from '../errors/job-stalled-error.js';
+import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { packTemplates, type PackOwner, type ResolvedTemplate } from '../archive/pack-templates.js';
 import type { ContainerRuntime, ContainerSpec, ExitWaiter } from '../runtime/container-runtime.js';
 import { copyOutputs, type CopyOutItem } from '../archive/copy-outputs.js';
@@ -33,6 +35,14 @@ export interface ContainerJobExecution {
   logGraceMs: number;
   /** How often a running container is inspected in case the engine never answers the wait. */
   waitCheckIntervalMs: number;
+  /** Where the templates archive is extracted: `/`, or the mount path when the root file system is read-only. */
+  archiveRoot: string;
+  /** Wall-clock limit of the attempt. */
+  timeoutMs?: number | undefined;
+  /** Longest silence (no stdout or stderr) before the attempt is stopped as stalled. */
+  inactivityTimeoutMs?: number | undefined;
+  /** Called once when the attempt is found stalled, before it is stopped. */
+  onStalled?: ((silentMs: number) => void) | undefined;
   onStarted(containerId: string): void;
   onLine?: ((stream: OutputStreamName, line: string) => void) | undefined;
   /** Removal happens off the job's critical path; the run awaits it before it ends. */
@@ -58,19 +68,26 @@ function delay(ms: number): { promise: Promise<'timeout'>; cancel(): void } {
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
+/** How often the container is inspected once the wait's connection broke. */
+const LOST_WAIT_CHECK_MS = 1000;
+
 /**
- * Resolves with the exit code from the engine's wait, or from `inspect` when the wait never answers (the
- * engine dropped the connection): a job can never hang on a lost wait.
+ * Resolves with the exit code from the engine's wait, or from `inspect` when the wait never answers or its
+ * connection breaks (the engine dropped it or restarted): a job can never hang on a lost wait.
+ * `isWaitLost` says the exit code came from inspect after the wait's connection broke.
  */
 async function guardedExit(
   execution: ContainerJobExecution,
   containerId: string,
   waiter: ExitWaiter,
-): Promise<{ exitCode: number }> {
+): Promise<{ exitCode: number; isWaitLost: boolean }> {
   let timer: NodeJS.Timeout | undefined;
   let isDone = false;
-  const watchdog = new Promise<{ exitCode: number }>((resolve, reject) => {
+  let isWaitLost = false;
+  let recheck: () => void = () => undefined;
+  const watchdog = new Promise<{ exitCode: number; isWaitLost: boolean }>((resolve, reject) => {
     const check = async (): Promise<void> => {
+      clearTimeout(timer);
       try {
         const state = await execution.runtime.inspectContainer(containerId);
         if (isDone) return;
@@ -79,19 +96,30 @@ async function guardedExit(
           return;
         }
         if (!state.isRunning && state.status !== 'created') {
-          resolve({ exitCode: state.exitCode });
+          resolve({ exitCode: state.exitCode, isWaitLost });
           return;
         }
       } catch (error) {
         if (!isDone) reject(error as Error);
         return;
       }
-      if (!isDone) timer = setTimeout(() => void check(), execution.waitCheckIntervalMs);
+      if (!isDone) timer = setTimeout(() => void check(), isWaitLost ? LOST_WAIT_CHECK_MS : execution.waitCheckIntervalMs);
     };
+    recheck = () => void check();
     timer = setTimeout(() => void check(), execution.waitCheckIntervalMs);
   });
+  // A broken wait connection is not the end: the container may still run (a live-restore engine keeps it),
+  // so it is then watched through inspect, every second.
+  const waited = waiter.exited.then(
+    (exit) => ({ ...exit, isWaitLost: false }),
+    () => {
+      isWaitLost = true;
+      recheck();
+      return new Promise<never>(() => undefined);
+    },
+  );
   try {
-    return await Promise.race([waiter.exited, watchdog]);
+    return await Promise.race([waited, watchdog]);
   } finally {
     isDone = true;
     clearTimeout(timer);
@@ -103,12 +131,13 @@ async function guardedExit(
  * Whether the engine flagged the container as OOM-killed. The engine learns of an OOM kill through a separate
  * event that can arrive just after the exit, so a SIGKILL exit (137) is inspected a few more times.
  */
-async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exitCode: number): Promise<boolean> {
-  const tries = exitCode === 137 ? 6 : 1;
+async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exitCode: number, isFlagged: boolean): Promise<boolean> {
+  if (isFlagged) return true;
+  const tries = exitCode === 137 ? 5 : 0;
   for (let attempt = 1; attempt <= tries; attempt++) {
+    await delay(100 * attempt).promise;
     const state = await runtime.inspectContainer(containerId).catch(() => undefined);
     if (state?.isOomKilled) return true;
-    if (attempt < tries) await delay(100 * attempt).promise;
   }
   return false;
 }
@@ -125,6 +154,45 @@ async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffe
     yield toSkip > 0 ? buffer.subarray(toSkip) : buffer;
     toSkip = 0;
   }
+}
+
+/**
+ * Stops the container when the attempt passes its wall-clock limit or stays silent too long. The silence is
+ * measured from the live output stream (the time of the last chunk), never by polling the engine.
+ */
+function watchLimits(
+  execution: ContainerJobExecution,
+  containerId: string,
+  sink: LogSink,
+): { reason: 'timeout' | 'stalled' | undefined; clear(): void } {
+  const timers: NodeJS.Timeout[] = [];
+  const state: { reason: 'timeout' | 'stalled' | undefined; clear(): void } = {
+    reason: undefined,
+    clear: () => timers.forEach((timer) => clearTimeout(timer)),
+  };
+  const stopFor = (reason: 'timeout' | 'stalled'): void => {
+    if (state.reason !== undefined || execution.signal.aborted) return;
+    state.reason = reason;
+    state.clear();
+    execution.runtime.stop(containerId, execution.stopGracePeriodMs).catch(() => undefined);
+  };
+  const { timeoutMs, inactivityTimeoutMs } = execution;
+  if (timeoutMs !== undefined) timers.push(setTimeout(() => stopFor('timeout'), timeoutMs));
+  if (inactivityTimeoutMs !== undefined) {
+    sink.lastOutputAt = Date.now();
+    const check = (): void => {
+      const silentMs = Date.now() - sink.lastOutputAt;
+      if (silentMs < inactivityTimeoutMs) {
+        timers.push(setTimeout(check, inactivityTimeoutMs - silentMs));
+        return;
+      }
+      if (state.reason !== undefined || execution.signal.aborted) return;
+      execution.onStalled?.(silentMs);
+      stopFor('stalled');
+    };
+    timers.push(setTimeout(check, inactivityTimeoutMs));
+  }
+  return state;
 }
 
 function asJobError(error: unknown, operation: string): DockerSimError {
@@ -179,13 +247,13 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     containerId = await runtime.createContainer(spec);
     if (execution.templates.length > 0 || execution.ownedDirectories.length > 0) {
       stage = 'copy templates into the container';
-      const tar = packTemplates(execution.templates, execution.owner, execution.ownedDirectories);
+      const tar = packTemplates(execution.templates, execution.owner, execution.ownedDirectories, execution.archiveRoot);
       let packError: unknown;
       tar.once('error', (error) => {
         packError = error;
       });
       try {
-        await runtime.putArchive(containerId, '/', tar);
+        await runtime.putArchive(containerId, execution.archiveRoot, tar);
       } catch (error) {
         throw packError ?? error;
       }
@@ -223,11 +291,14 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     releaseLines();
     signal.addEventListener('abort', stopOnAbort, { once: true });
     if (signal.aborted) stopOnAbort(); // aborted while the engine was starting it
+    const watch = watchLimits(execution, id, logSink);
     stage = 'wait for the container to exit';
+    let isWaitLost: boolean;
     try {
-      exitCode = (await guardedExit(execution, id, waiter)).exitCode;
+      ({ exitCode, isWaitLost } = await guardedExit(execution, id, waiter));
     } finally {
       signal.removeEventListener('abort', stopOnAbort);
+      watch.clear();
     }
 
     // The exit code is in; the attach stream should end at once. Bound that wait: after the grace, drop the
@@ -262,7 +333,25 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
       }
     }
     if (exitCode === 0) return outcome('succeeded');
-    return outcome('failed', new JobExitError(execution.jobName, exitCode, await wasOomKilled(runtime, id, exitCode)));
+    if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(execution.jobName, execution.timeoutMs ?? 0, exitCode));
+    if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(execution.jobName, execution.inactivityTimeoutMs ?? 0, exitCode));
+    // An engine that stops kills its containers and still answers their waits: a non-zero exit is the job's
+    // own only if the engine is still there to say so.
+    stage = 'inspect the exited container';
+    const state = await runtime.inspectContainer(id).catch((error: unknown) => {
+      throw new EngineError(
+        stage,
+        `The engine went away as job ${execution.jobName} exited with code ${exitCode}: it was most likely stopped or restarted, which kills running containers. ${(error as Error).message}`,
+        { cause: error },
+      );
+    });
+    if (isWaitLost) {
+      throw new EngineError(
+        'wait for the container',
+        `The connection to the engine broke while job ${execution.jobName} ran, and its container then exited with code ${exitCode}: the engine was most likely restarted, which kills running containers.`,
+      );
+    }
+    return outcome('failed', new JobExitError(execution.jobName, exitCode, await wasOomKilled(runtime, id, exitCode, state?.isOomKilled ?? false)));
   } catch (error) {
     if (signal.aborted) return cancelled();
     return outcome('failed', asJobError(error, stage));

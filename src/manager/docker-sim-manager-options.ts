@@ -42,6 +42,21 @@ export interface DockerSimManagerOptions {
    * @default a `DockerConfigAuthenticator`: what `docker login` stored (credHelpers, credsStore, auths)
    */
   auth?: RegistryAuthenticator | readonly RegistryAuthenticator[];
+  /** Cancel the rest of the run at the first job that fails (after its retries). @default false */
+  failFast?: boolean;
+  /** Cancel the rest of the run once this many jobs failed (after their retries). @default no limit */
+  maxFailures?: number;
+  /**
+   * Skip jobs whose last record in `<dataDirectory>/.docker-sim-manager/manifest.jsonl` succeeded with the same
+   * spec; run the others again, setting their earlier output aside in `.attempt-<n>/`. Without it, a job whose
+   * folder holds files is refused before anything runs. @default false
+   */
+  resume?: boolean;
+  /**
+   * Cancel the run on SIGINT or SIGTERM (a second SIGINT removes the run's containers and exits at once).
+   * Leave it off when the manager is embedded in an app that handles signals itself. @default false
+   */
+  handleSignals?: boolean;
 }
 
 /** Options after validation. */
@@ -56,9 +71,13 @@ export interface NormalizedManagerOptions {
   pinDigest: boolean;
   /** The `auth` option as a list; undefined when not given (the manager then uses the docker config). */
   authenticators: readonly RegistryAuthenticator[] | undefined;
+  failFast: boolean;
+  maxFailures: number | undefined;
+  resume: boolean;
+  handleSignals: boolean;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -115,7 +134,13 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   if (typeof stopGracePeriodMs !== 'number' || !Number.isFinite(stopGracePeriodMs) || stopGracePeriodMs < 0) {
     fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
   }
-  if (options.pinDigest !== undefined && typeof options.pinDigest !== 'boolean') fail('pinDigest', options.pinDigest, 'true or false');
+  for (const key of ['pinDigest', 'failFast', 'resume', 'handleSignals'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') fail(key, options[key], 'true or false');
+  }
+  const { maxFailures } = options;
+  if (maxFailures !== undefined && (typeof maxFailures !== 'number' || !Number.isInteger(maxFailures) || maxFailures < 1)) {
+    fail('maxFailures', maxFailures, 'an integer >= 1', 'Use failFast: true to stop at the first failure.');
+  }
   const authenticators: readonly RegistryAuthenticator[] =
     options.auth === undefined ? [] : Array.isArray(options.auth) ? [...options.auth] : [options.auth as RegistryAuthenticator];
   authenticators.forEach((authenticator: unknown, index) => {
@@ -134,5 +159,9 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     stopGracePeriodMs,
     pinDigest: options.pinDigest ?? true,
     authenticators: options.auth === undefined ? undefined : authenticators,
+    failFast: options.failFast ?? false,
+    maxFailures,
+    resume: options.resume ?? false,
+    handleSignals: options.handleSignals ?? false,
   };
 }

@@ -10,15 +10,20 @@ import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { RunInProgressError } from '../errors/run-in-progress-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
-import { mergeSettings } from '../job/job-settings.js';
-import type { JobResult, RunSummary } from '../job/job-result.js';
-import { runContainerJob } from '../job/run-container-job.js';
+import { applySecurityPreset, mergeSettings, type AttemptFailure, type NormalizedSettings } from '../job/job-settings.js';
+import type { JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
+import { runContainerJob, type ContainerJobOutcome } from '../job/run-container-job.js';
+import { failureReason, retryDelayMs, shouldRetry } from '../job/retry-policy.js';
+import { setAsideAttempt } from '../job/attempt-folders.js';
+import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, type ManifestRecord } from '../manifest/run-manifest.js';
+import { specHash } from '../manifest/spec-hash.js';
+import { processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
 import type { CopyOutItem } from '../archive/copy-outputs.js';
 import type { LogFiles } from '../job/log-sink.js';
 import type { ContainerRuntime, ContainerSpec, ImageInfo, RegistryCredentials } from '../runtime/container-runtime.js';
-import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
+import { DockerodeRuntime, type DockerConnection } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
 import { registryOf } from '../auth/registry-of.js';
@@ -36,6 +41,8 @@ export interface StartComputationOptions {
 
 interface PreparedJob {
   job: SimJob;
+  settings: NormalizedSettings;
+  archiveRoot: string;
   spec: ContainerSpec;
   templates: ResolvedTemplate[];
   outputDir: string;
@@ -46,6 +53,60 @@ interface PreparedJob {
   owner: { uid: number; gid: number };
   ownedDirectories: Array<{ path: string; mode: number }>;
   limits: { maxLogBytes: number; maxOutputBytes: number; maxOutputEntries: number };
+}
+
+/** The state of the run in progress. */
+interface ActiveRun {
+  controller: AbortController;
+  stopReason: RunStopReason | null;
+  runId: string | undefined;
+  /** SIGINT/SIGTERM received (with handleSignals). */
+  signals: number;
+}
+
+/** What every job of a run shares. */
+interface RunContext {
+  runId: string;
+  image: string;
+  imageId: string;
+  imageDigest: string | null;
+  signal: AbortSignal;
+  scheduleRemoval(id: string): void;
+  manifest: ManifestWriter;
+  /** A job failed for good (after its retries). */
+  onFailed(): void;
+}
+
+const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
+/** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
+const ENGINE_RECOVERY_MS = 5 * 60_000;
+const ENGINE_PING_INTERVAL_MS = 1000;
+const OWNER_START = processStartTime(process.pid);
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** With a read-only root file system, files can only be put into mounts: templates must go under the mount path. */
+function checkReadOnlyTemplates(jobName: string, templates: readonly ResolvedTemplate[], mountPath: string): void {
+  templates.forEach((template, index) => {
+    if (template.target === mountPath || template.target.startsWith(`${mountPath}/`)) return;
+    throw new ValidationError(
+      `jobs[${jobName}].templates[${index}].target`,
+      template.target,
+      `Job ${jobName} has a read-only root file system (readOnlyRootfs or security: 'strict'), so template ${index} cannot be written to ${template.target}. Put it under the mount path (${mountPath}) or set readOnlyRootfs: false.`,
+    );
+  });
 }
 
 const DEFAULT_MAX_LOG_BYTES = 1024 ** 3;
@@ -76,7 +137,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private readonly runtime: ContainerRuntime;
   private readonly authenticators: readonly RegistryAuthenticator[];
   private readonly jobs = new Map<string, SimJob>();
-  private activeRun: AbortController | undefined;
+  private activeRun: ActiveRun | undefined;
+  private engineRecovery: Promise<void> | undefined;
 
   constructor(options: DockerSimManagerOptions) {
     super();
@@ -154,7 +216,24 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
 
   /** Cancels the run in progress, as aborting its signal would. */
   cancel(): void {
-    this.activeRun?.abort();
+    if (this.activeRun) this.stopRun(this.activeRun, 'cancelled');
+  }
+
+  /**
+   * Removes the containers of docker-sim-manager whose driver process (on this host) is gone, for instance
+   * after a `kill -9`. `startComputation()` does it first on its own; call this for a clean-up on demand.
+   * Containers of live drivers, and of other hosts, are kept.
+   *
+   * @example
+   * ```ts
+   * const { removed } = await DockerSimManager.reapOrphans();
+   * console.log(`removed ${removed.length} orphaned containers`);
+   * ```
+   */
+  static async reapOrphans(options: { docker?: DockerConnection; runtime?: ContainerRuntime } = {}): Promise<ReapResult> {
+    const runtime = options.runtime ?? new DockerodeRuntime(options.docker);
+    await runtime.ping();
+    return reapOrphanContainers(runtime);
   }
 
   /**
@@ -165,21 +244,49 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
    */
   async startComputation(options: StartComputationOptions = {}): Promise<RunSummary> {
     if (this.activeRun) throw new RunInProgressError();
-    const controller = new AbortController();
-    this.activeRun = controller;
-    const onAbort = (): void => controller.abort();
+    const run: ActiveRun = { controller: new AbortController(), stopReason: null, runId: undefined, signals: 0 };
+    this.activeRun = run;
+    const onAbort = (): void => this.stopRun(run, 'cancelled');
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    if (options.signal?.aborted) controller.abort();
+    if (options.signal?.aborted) onAbort();
+    const onSignal = (): void => {
+      run.signals += 1;
+      if (run.signals === 1) this.stopRun(run, 'signal');
+      else void this.forceExit(run);
+    };
+    if (this.config.handleSignals) {
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
     try {
-      return await this.run(controller.signal);
+      return await this.run(run);
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       this.activeRun = undefined;
     }
   }
 
-  private async run(signal: AbortSignal): Promise<RunSummary> {
+  private stopRun(run: ActiveRun, reason: RunStopReason): void {
+    if (run.controller.signal.aborted) return;
+    run.stopReason = reason;
+    this.safeEmit('run:cancelling', { reason });
+    run.controller.abort();
+  }
+
+  /** A second signal: remove the run's containers now and exit (130, as a shell reports SIGINT). */
+  private async forceExit(run: ActiveRun): Promise<never> {
+    if (run.runId !== undefined) {
+      const containers = await this.runtime.listContainers({ [LABELS.run]: run.runId }).catch(() => []);
+      await Promise.all(containers.map((container) => this.runtime.remove(container.id).catch(() => undefined)));
+    }
+    process.exit(130);
+  }
+
+  private async run(active: ActiveRun): Promise<RunSummary> {
     const started = Date.now();
+    const { signal } = active.controller;
     const jobs = this.simJobs.filter((job) => job.status === 'pending');
     const { config, runtime } = this;
 
@@ -188,9 +295,18 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const owner = this.containerOwner();
     const prepared = await Promise.all(jobs.map((job) => this.prepare(job, owner)));
     await runtime.ping();
+    await this.removeOrphans();
     const image = await this.resolveImage();
+    const hashes = await Promise.all(
+      prepared.map((item) =>
+        specHash({ imageId: image.info.id, entrypoint: item.spec.entrypoint, cmd: item.spec.cmd, env: item.spec.env, workingDir: item.spec.workingDir, templates: item.templates }),
+      ),
+    );
+    const manifestFile = manifestPath(config.dataDirectory);
+    const previous = config.resume ? latestRecords(await readManifest(manifestFile)) : new Map<string, ManifestRecord>();
 
     const runId = randomUUID().replace(/-/g, '').slice(0, 12);
+    active.runId = runId;
     const digest = this.digestOf(image.info);
     this.safeEmit('run:started', { runId, jobs });
     this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: image.wasPulled });
@@ -206,25 +322,64 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         .finally(() => removals.delete(removal));
       removals.add(removal);
     };
+    const manifest = new ManifestWriter(manifestFile);
+    let failures = 0;
+    const context: RunContext = {
+      runId,
+      image: runImage,
+      imageId: image.info.id,
+      imageDigest: digest,
+      signal,
+      scheduleRemoval,
+      manifest,
+      onFailed: () => {
+        failures += 1;
+        if (config.failFast) this.stopRun(active, 'fail-fast');
+        else if (config.maxFailures !== undefined && failures >= config.maxFailures) this.stopRun(active, 'max-failures');
+      },
+    };
 
     const limit = pLimit(config.maxWorkers);
-    for (const item of prepared) {
+    const freeSlots = Array.from({ length: config.maxWorkers }, (_, i) => config.maxWorkers - 1 - i);
+    const toRun: Array<{ item: PreparedJob; specHash: string }> = [];
+    const skipped: JobResult[] = [];
+    prepared.forEach((item, index) => {
+      const hash = hashes[index] ?? '';
+      const last = previous.get(item.job.name);
+      if (last?.status === 'succeeded' && last.specHash === hash) skipped.push(this.skip(item, hash, last));
+      else toRun.push({ item, specHash: hash });
+    });
+    for (const { item } of toRun) {
       item.job.transition('queued');
       this.safeEmit('job:queued', { job: item.job });
     }
-    const results = await Promise.all(
-      prepared.map((item) =>
-        limit(() => this.runJob(item, { runId, image: runImage, imageId: image.info.id, imageDigest: digest, owner, signal, scheduleRemoval })),
+    const ran = await Promise.all(
+      toRun.map(({ item, specHash: hash }) =>
+        limit(async () => {
+          const slot = freeSlots.pop() ?? 0;
+          try {
+            return await this.runJob(item, hash, slot, context);
+          } finally {
+            freeSlots.push(slot);
+          }
+        }),
       ),
     );
+    await manifest.close().catch((error: unknown) => this.safeEmit('run:warning', { message: `The run manifest ${manifestFile} could not be closed: ${(error as Error).message}`, error }));
     while (removals.size > 0) await Promise.all(removals);
+    await this.removeLeftovers(runId);
 
+    const byName = new Map([...ran, ...skipped].map((result) => [result.name, result]));
+    const results = prepared.map((item) => byName.get(item.job.name)).filter((result): result is JobResult => result !== undefined);
+    const count = (status: JobResult['status']): number => results.filter((r) => r.status === status).length;
     const summary: RunSummary = {
       runId,
       total: results.length,
-      succeeded: results.filter((r) => r.status === 'succeeded').length,
-      failed: results.filter((r) => r.status === 'failed').length,
-      cancelled: results.filter((r) => r.status === 'cancelled').length,
+      succeeded: count('succeeded'),
+      failed: count('failed'),
+      cancelled: count('cancelled'),
+      skipped: count('skipped'),
+      stopReason: active.stopReason,
       durationMs: Date.now() - started,
       results,
     };
@@ -232,90 +387,193 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     return summary;
   }
 
-  private async runJob(
-    item: PreparedJob,
-    run: {
-      runId: string;
-      image: string;
-      imageId: string;
-      imageDigest: string | null;
-      owner: { uid: number; gid: number };
-      signal: AbortSignal;
-      scheduleRemoval(id: string): void;
-    },
-  ): Promise<JobResult> {
-    const { job } = item;
-    let startedAt: Date | null = null;
-    const outcome = run.signal.aborted
-      ? undefined
-      : await (async () => {
-          try {
-            await mkdir(item.outputDir, { recursive: true });
-          } catch (error) {
-            return { status: 'failed' as const, exitCode: null, containerId: null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error: new EngineError('create the job folder', `Cannot create the output folder ${item.outputDir} of job ${job.name}: ${(error as Error).message}`, { cause: error }) };
-          }
-          job.transition('running');
-          return runContainerJob({
-            jobName: job.name,
-            spec: { ...item.spec, image: run.image, name: `dsim-${run.runId}-${job.name}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
-            templates: item.templates,
-            owner: item.owner,
-            logFiles: item.logFiles,
-            maxLogBytes: item.limits.maxLogBytes,
-            onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
-            copyOut: item.copyOut,
-            outputDir: item.outputDir,
-            stagingRoot: path.join(this.config.dataDirectory, '.docker-sim-manager', 'staging'),
-            outputLimits: { maxBytes: item.limits.maxOutputBytes, maxEntries: item.limits.maxOutputEntries },
-            ownedDirectories: item.ownedDirectories,
-            runtime: this.runtime,
-            signal: run.signal,
-            stopGracePeriodMs: this.config.stopGracePeriodMs,
-            logGraceMs: LOG_GRACE_MS,
-            waitCheckIntervalMs: WAIT_CHECK_INTERVAL_MS,
-            onStarted: (containerId) => {
-              startedAt = new Date();
-              this.safeEmit('job:started', { job, containerId, attempt: 1 });
-            },
-            onLine: this.listenerCount('job:log') > 0 ? (stream, line) => this.safeEmit('job:log', { job, stream, line }) : undefined,
-            scheduleRemoval: run.scheduleRemoval,
-          });
-        })();
-    const finishedAt = outcome?.finishedAt ?? new Date();
-    const status = outcome?.status ?? 'cancelled';
+  /** The result of a job a resumed run does not run again. */
+  private skip(item: PreparedJob, hash: string, last: ManifestRecord): JobResult {
     const result: JobResult = {
-      name: job.name,
-      status,
-      exitCode: outcome?.exitCode ?? null,
-      attempts: outcome?.containerId ? 1 : 0,
-      containerId: outcome?.containerId ?? null,
+      ...this.baseResult(item, hash, last.imageId, last.imageDigest),
+      status: 'skipped',
+      exitCode: last.exitCode,
+      attempts: 0,
+      startedAt: null,
+      finishedAt: new Date(),
+      durationMs: 0,
+    };
+    item.job.transition('skipped', result);
+    this.safeEmit('job:skipped', { job: item.job, result });
+    return result;
+  }
+
+  private baseResult(item: PreparedJob, hash: string, imageId: string, imageDigest: string | null): Omit<JobResult, 'status' | 'exitCode' | 'attempts' | 'startedAt' | 'finishedAt' | 'durationMs'> {
+    return {
+      name: item.job.name,
+      specHash: hash,
+      containerId: null,
       outputDir: item.outputDir,
       logFile: item.logFiles.combined,
       stdoutFile: item.logFiles.stdout,
       stderrFile: item.logFiles.stderr,
       outputMode: item.outputMode,
+      skippedEntries: [],
+      imageId,
+      imageDigest,
+    };
+  }
+
+  /** Runs a job's attempts (one, plus retries) and records how it ended in the manifest. Never rejects. */
+  private async runJob(item: PreparedJob, hash: string, slot: number, run: RunContext): Promise<JobResult> {
+    const { job, settings } = item;
+    const times: { firstStartedAt: Date | null } = { firstStartedAt: null };
+    let attempt = 0;
+    let outcome: ContainerJobOutcome | undefined;
+    for (;;) {
+      if (run.signal.aborted) break;
+      attempt += 1;
+      outcome = await this.runAttempt(item, attempt, run, (startedAt) => {
+        times.firstStartedAt ??= startedAt;
+      });
+      if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
+      const failure: AttemptFailure = { error: outcome.error, reason: failureReason(outcome.error), attempt, exitCode: outcome.exitCode };
+      let isRetried: boolean;
+      try {
+        isRetried = shouldRetry(settings, failure);
+      } catch (error) {
+        this.safeEmit('run:warning', { message: `The retryOn function of job ${job.name} threw; the job is not retried: ${(error as Error).message}`, error });
+        isRetried = false;
+      }
+      if (!isRetried) break;
+      const delayMs = retryDelayMs(settings.backoff ?? DEFAULT_BACKOFF, attempt);
+      let setAsideTo: string | undefined;
+      try {
+        setAsideTo = await setAsideAttempt(item.outputDir);
+      } catch (error) {
+        outcome = { ...outcome, error: new EngineError('set the last attempt aside', `The output of attempt ${attempt} of job ${job.name} could not be moved aside, so the job is not retried: ${(error as Error).message}`, { cause: error }) };
+        break;
+      }
+      job.transition('queued');
+      this.safeEmit('job:retrying', { job, attempt: attempt + 1, error: outcome.error, delayMs, ...(setAsideTo === undefined ? {} : { setAsideTo }) });
+      await sleep(delayMs, run.signal);
+      if (failure.reason === 'engine-error') await this.engineRecovered(run.signal);
+    }
+
+    const finishedAt = outcome?.finishedAt ?? new Date();
+    const status = run.signal.aborted && outcome?.status !== 'succeeded' && outcome?.status !== 'failed' ? 'cancelled' : (outcome?.status ?? 'cancelled');
+    const startedAt = times.firstStartedAt;
+    const result: JobResult = {
+      ...this.baseResult(item, hash, run.imageId, run.imageDigest),
+      status,
+      exitCode: outcome?.exitCode ?? null,
+      attempts: attempt,
+      containerId: outcome?.containerId ?? null,
       skippedEntries: outcome?.skippedEntries ?? [],
       startedAt,
       finishedAt,
-      durationMs: startedAt === null ? 0 : finishedAt.getTime() - (startedAt as Date).getTime(),
-      imageId: run.imageId,
-      imageDigest: run.imageDigest,
-      ...(outcome?.error ? { error: outcome.error } : outcome ? {} : { error: new JobCancelledError(job.name) }),
+      durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
+      ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
     };
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);
+    await run.manifest
+      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : slot))
+      .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
-    else if (result.error) this.safeEmit('job:failed', { job, result, error: result.error });
+    else if (result.error) {
+      this.safeEmit('job:failed', { job, result, error: result.error });
+      run.onFailed();
+    }
     return result;
+  }
+
+  /** One attempt in a fresh container, with a job folder that holds nothing of an earlier attempt. */
+  private async runAttempt(item: PreparedJob, attempt: number, run: RunContext, onStarted: (at: Date) => void): Promise<ContainerJobOutcome> {
+    const { job, settings } = item;
+    try {
+      // A resumed job's earlier output is set aside, never overwritten (retries set theirs aside before waiting).
+      if (attempt === 1 && this.config.resume) await setAsideAttempt(item.outputDir);
+      await mkdir(item.outputDir, { recursive: true });
+    } catch (error) {
+      return { status: 'failed', exitCode: null, containerId: null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error: new EngineError('prepare the job folder', `Cannot prepare the output folder ${item.outputDir} of job ${job.name}: ${(error as Error).message}`, { cause: error }) };
+    }
+    job.transition('running');
+    return runContainerJob({
+      jobName: job.name,
+      spec: { ...item.spec, image: run.image, name: `dsim-${run.runId}-${job.name}${attempt > 1 ? `-${attempt}` : ''}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
+      templates: item.templates,
+      owner: item.owner,
+      logFiles: item.logFiles,
+      maxLogBytes: item.limits.maxLogBytes,
+      onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
+      copyOut: item.copyOut,
+      outputDir: item.outputDir,
+      stagingRoot: path.join(this.config.dataDirectory, '.docker-sim-manager', 'staging'),
+      outputLimits: { maxBytes: item.limits.maxOutputBytes, maxEntries: item.limits.maxOutputEntries },
+      ownedDirectories: item.ownedDirectories,
+      archiveRoot: item.archiveRoot,
+      runtime: this.runtime,
+      signal: run.signal,
+      stopGracePeriodMs: this.config.stopGracePeriodMs,
+      logGraceMs: LOG_GRACE_MS,
+      waitCheckIntervalMs: WAIT_CHECK_INTERVAL_MS,
+      timeoutMs: settings.timeoutMs,
+      inactivityTimeoutMs: settings.inactivityTimeoutMs,
+      onStalled: (silentMs) => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 }),
+      onStarted: (containerId) => {
+        onStarted(new Date());
+        this.safeEmit('job:started', { job, containerId, attempt });
+      },
+      onLine: this.listenerCount('job:log') > 0 ? (stream, line) => this.safeEmit('job:log', { job, stream, line }) : undefined,
+      scheduleRemoval: run.scheduleRemoval,
+    });
+  }
+
+  /**
+   * After an engine error, retries wait until the engine answers again (all jobs share one wait). Gives up after
+   * ENGINE_RECOVERY_MS; the retry then fails on its own with the engine's error.
+   */
+  private engineRecovered(signal: AbortSignal): Promise<void> {
+    this.engineRecovery ??= (async () => {
+      const deadline = Date.now() + ENGINE_RECOVERY_MS;
+      while (!signal.aborted && Date.now() < deadline) {
+        try {
+          await this.runtime.ping();
+          return;
+        } catch {
+          await sleep(ENGINE_PING_INTERVAL_MS, signal);
+        }
+      }
+    })().finally(() => {
+      this.engineRecovery = undefined;
+    });
+    return this.engineRecovery;
+  }
+
+  /** Removes containers whose driver process is gone, before a run; a failure only warns. */
+  private async removeOrphans(): Promise<void> {
+    try {
+      const { removed } = await reapOrphanContainers(this.runtime);
+      if (removed.length > 0) this.safeEmit('run:orphans-removed', { containers: removed });
+    } catch (error) {
+      this.safeEmit('run:warning', { message: `Containers left by earlier drivers could not be removed: ${(error as Error).message}`, error });
+    }
+  }
+
+  /** Whatever container of the run is still there (a removal that failed while the engine was away) goes now. */
+  private async removeLeftovers(runId: string): Promise<void> {
+    try {
+      const left = await this.runtime.listContainers({ [LABELS.run]: runId });
+      await Promise.all(left.map((container) => this.runtime.remove(container.id)));
+    } catch (error) {
+      this.safeEmit('run:warning', { message: `Containers of run ${runId} could not be removed: ${(error as Error).message}. Remove them with: docker rm -f $(docker ps -aq --filter label=${LABELS.run}=${runId})`, error });
+    }
   }
 
   private async prepare(job: SimJob, owner: { uid: number; gid: number }): Promise<PreparedJob> {
     const { config } = this;
-    const settings = mergeSettings(config.defaults, job.settings);
+    const settings = applySecurityPreset(mergeSettings(config.defaults, job.settings));
     const outputDir = path.join(config.dataDirectory, `job_${job.name}`);
-    await checkOutputDirIsFree(job.name, outputDir);
+    if (!config.resume) await checkOutputDirIsFree(job.name, outputDir);
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
+    if (settings.readOnlyRootfs) checkReadOnlyTemplates(job.name, templates, config.mountPath);
     const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
     const numericUser = settings.user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(settings.user);
     const fileOwner = numericUser ? { uid: Number(numericUser[1]), gid: Number(numericUser[2] ?? 0) } : undefined;
@@ -345,6 +603,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         [LABELS.job]: job.name,
         [LABELS.ownerHost]: os.hostname(),
         [LABELS.ownerPid]: String(process.pid),
+        ...(OWNER_START === undefined ? {} : { [LABELS.ownerStart]: OWNER_START }),
       },
       binds: outputMode === 'bind' ? [{ hostPath: outputDir, containerPath: config.mountPath }] : [],
       ...(outputMode === 'copy' ? { volumes: [config.mountPath] } : {}),
@@ -352,9 +611,19 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
       ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
       ...(settings.gpus === undefined ? {} : { gpus: settings.gpus }),
+      ...(settings.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
+      ...(settings.capDrop ? { capDrop: settings.capDrop } : {}),
+      ...(settings.capAdd ? { capAdd: settings.capAdd } : {}),
+      ...(settings.noNewPrivileges ? { noNewPrivileges: true } : {}),
+      ...(settings.pidsLimit === undefined ? {} : { pidsLimit: settings.pidsLimit }),
+      ...(settings.init ? { init: true } : {}),
+      ...(settings.tmpfs?.length ? { tmpfs: settings.tmpfs } : {}),
     };
     return {
       job,
+      settings,
+      // A read-only root file system takes files only in mounts: the templates then go in at the mount path.
+      archiveRoot: settings.readOnlyRootfs ? config.mountPath : '/',
       spec,
       templates,
       outputDir,

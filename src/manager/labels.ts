@@ -4,4 +4,6 @@ export const LABELS = {
   job: 'docker-sim-manager.job',
   ownerHost: 'docker-sim-manager.owner-host',
   ownerPid: 'docker-sim-manager.owner-pid',
+  /** The owner process's start time (Linux), so a reused pid is not mistaken for the owner. */
+  ownerStart: 'docker-sim-manager.owner-start',
 } as const;

@@ -27,6 +27,15 @@ export interface ContainerSpec {
   memoryBytes?: number;
   /** `'all'` or a number of GPUs, passed as a DeviceRequest. */
   gpus?: 'all' | number;
+  readOnlyRootfs?: boolean;
+  capDrop?: string[];
+  capAdd?: string[];
+  noNewPrivileges?: boolean;
+  pidsLimit?: number;
+  /** Run the engine's init (tini) as PID 1. */
+  init?: boolean;
+  /** Container paths backed by tmpfs mounts. */
+  tmpfs?: string[];
 }
 
 /** What the engine knows about a local image. */

@@ -230,6 +230,14 @@ export class DockerodeRuntime implements ContainerRuntime {
           ...(spec.gpus === undefined
             ? {}
             : { DeviceRequests: [{ Driver: '', Count: spec.gpus === 'all' ? -1 : spec.gpus, Capabilities: [['gpu']] }] }),
+          ...(spec.readOnlyRootfs ? { ReadonlyRootfs: true } : {}),
+          ...(spec.capDrop?.length ? { CapDrop: spec.capDrop } : {}),
+          ...(spec.capAdd?.length ? { CapAdd: spec.capAdd } : {}),
+          ...(spec.noNewPrivileges ? { SecurityOpt: ['no-new-privileges'] } : {}),
+          ...(spec.pidsLimit === undefined ? {} : { PidsLimit: spec.pidsLimit }),
+          ...(spec.init ? { Init: true } : {}),
+          // Writable by the job's (possibly unprivileged) user, like a fresh /tmp.
+          ...(spec.tmpfs?.length ? { Tmpfs: Object.fromEntries(spec.tmpfs.map((p) => [p, 'rw,nosuid,nodev,mode=1777'])) } : {}),
         },
       });
       return container.id;

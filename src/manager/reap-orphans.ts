@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import type { ContainerRuntime, ContainerSummary } from '../runtime/container-runtime.js';
+import { LABELS } from './labels.js';
+
+/**
+ * The start time of a process on Linux (clock ticks since boot, field 22 of /proc/<pid>/stat), to tell a
+ * process from a later one that reuses its pid. Undefined elsewhere.
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * Whether the process that created a container is gone. Only containers made on this host can be judged: the
+ * owner's pid must be dead, or alive but started at another time (the pid was reused).
+ */
+export function isOwnerGone(labels: Readonly<Record<string, string>>, hostname = os.hostname()): boolean {
+  if (labels[LABELS.ownerHost] !== hostname) return false;
+  const pid = Number(labels[LABELS.ownerPid]);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (!isProcessAlive(pid)) return true;
+  const started = labels[LABELS.ownerStart];
+  const current = processStartTime(pid);
+  return started !== undefined && current !== undefined && started !== current;
+}
+
+/** What an orphan sweep did. */
+export interface ReapResult {
+  /** Containers removed because the process that made them is gone. */
+  removed: ContainerSummary[];
+  /** Containers of this package left alone: their owner is alive, or on another host (it cannot be judged from here). */
+  kept: ContainerSummary[];
+}
+
+/** Removes the package's containers whose owner process on this host is gone. */
+export async function reapOrphanContainers(runtime: ContainerRuntime): Promise<ReapResult> {
+  const containers = await runtime.listContainers({ [LABELS.ownerPid]: undefined });
+  const result: ReapResult = { removed: [], kept: [] };
+  await Promise.all(
+    containers.map(async (container) => {
+      if (!isOwnerGone(container.labels)) {
+        result.kept.push(container);
+        return;
+      }
+      await runtime.remove(container.id);
+      result.removed.push(container);
+    }),
+  );
+  return result;
+}

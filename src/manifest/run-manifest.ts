@@ -1,0 +1,117 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { JobResult } from '../job/job-result.js';
+
+/** One line of `manifest.jsonl`: how one job of one run ended. Field names are stable. */
+export interface ManifestRecord {
+  /** Format version. */
+  v: 1;
+  runId: string;
+  job: string;
+  /** Hash of what decides the job's outputs (image id, entrypoint, command, env, working dir, templates' content). */
+  specHash: string;
+  status: 'succeeded' | 'failed' | 'cancelled';
+  exitCode: number | null;
+  attempts: number;
+  imageId: string;
+  imageDigest: string | null;
+  /** ISO 8601 times; startedAt is null when the job never started. */
+  startedAt: string | null;
+  finishedAt: string;
+  durationMs: number;
+  /** The worker slot (0 to maxWorkers - 1) that ran the job. */
+  slot: number | null;
+  outputDir: string;
+  error?: { code: string; message: string };
+}
+
+/** `<dataDirectory>/.docker-sim-manager/manifest.jsonl`. */
+export function manifestPath(dataDirectory: string): string {
+  return path.join(path.resolve(dataDirectory), '.docker-sim-manager', 'manifest.jsonl');
+}
+
+/**
+ * Every record of a run manifest, oldest first. A line that is not a complete record (the last line of a run
+ * whose process was killed while writing it) is skipped. Resolves with [] when there is no manifest.
+ *
+ * @example
+ * ```ts
+ * const records = await readManifest(manifestPath('./out'));
+ * console.log(records.filter((r) => r.status === 'failed').map((r) => r.job));
+ * ```
+ */
+export async function readManifest(file: string): Promise<ManifestRecord[]> {
+  const records: ManifestRecord[] = [];
+  const input = createReadStream(file, { encoding: 'utf8' });
+  const opened = new Promise<boolean>((resolve, reject) => {
+    input.once('open', () => resolve(true));
+    input.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolve(false) : reject(error)));
+  });
+  if (!(await opened)) return records;
+  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+    if (line.trim() === '') continue;
+    try {
+      const record = JSON.parse(line) as Partial<ManifestRecord>;
+      if (record.v === 1 && typeof record.job === 'string' && typeof record.status === 'string') records.push(record as ManifestRecord);
+    } catch {
+      // a torn last line: the job is treated as never recorded
+    }
+  }
+  return records;
+}
+
+/** The newest record of each job. */
+export function latestRecords(records: readonly ManifestRecord[]): Map<string, ManifestRecord> {
+  const latest = new Map<string, ManifestRecord>();
+  for (const record of records) latest.set(record.job, record);
+  return latest;
+}
+
+/** A manifest record for a finished job. */
+export function toRecord(runId: string, result: JobResult & { status: ManifestRecord['status'] }, specHash: string, slot: number | null): ManifestRecord {
+  return {
+    v: 1,
+    runId,
+    job: result.name,
+    specHash,
+    status: result.status,
+    exitCode: result.exitCode,
+    attempts: result.attempts,
+    imageId: result.imageId,
+    imageDigest: result.imageDigest,
+    startedAt: result.startedAt?.toISOString() ?? null,
+    finishedAt: result.finishedAt.toISOString(),
+    durationMs: result.durationMs,
+    slot,
+    outputDir: result.outputDir,
+    ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
+  };
+}
+
+/** Appends records to the manifest, one line and one write each, in order. */
+export class ManifestWriter {
+  private handle: Promise<FileHandle> | undefined;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(readonly file: string) {}
+
+  /** Resolves once the line is written (a process killed after that keeps it). */
+  append(record: ManifestRecord): Promise<void> {
+    const line = `${JSON.stringify(record)}\n`;
+    const write = this.queue.then(async () => {
+      this.handle ??= mkdir(path.dirname(this.file), { recursive: true }).then(() => open(this.file, 'a'));
+      await (await this.handle).write(line);
+    });
+    this.queue = write.catch(() => undefined);
+    return write;
+  }
+
+  async close(): Promise<void> {
+    await this.queue;
+    const handle = this.handle;
+    this.handle = undefined;
+    if (handle) await (await handle).close();
+  }
+}
