@@ -21,9 +21,9 @@ export function failureReason(error: DockerSimError): RetryReason | undefined {
   }
 }
 
-/** Whether a failed attempt is retried under the job's `retries` and `retryOn`. */
-export function shouldRetry(settings: NormalizedSettings, failure: AttemptFailure): boolean {
-  if (failure.attempt > (settings.retries ?? 0)) return false;
+/** Whether a failed attempt is retried under the job's `retries` (of which `retriesUsed` are spent) and `retryOn`. */
+export function shouldRetry(settings: NormalizedSettings, failure: AttemptFailure, retriesUsed = failure.attempt - 1): boolean {
+  if (retriesUsed >= (settings.retries ?? 0)) return false;
   const retryOn = settings.retryOn ?? DEFAULT_RETRY_ON;
   if (typeof retryOn === 'function') return retryOn(failure) === true;
   return failure.reason !== undefined && retryOn.includes(failure.reason);

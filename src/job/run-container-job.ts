@@ -335,8 +335,14 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     if (exitCode === 0) return outcome('succeeded');
     if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(execution.jobName, execution.timeoutMs ?? 0, exitCode));
     if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(execution.jobName, execution.inactivityTimeoutMs ?? 0, exitCode));
-    // An engine that stops kills its containers and still answers their waits: a non-zero exit is the job's
-    // own only if the engine is still there to say so.
+    // An engine that shuts down closes its listener, then stops its containers and still answers their waits
+    // on the open connections: a non-zero exit is the job's own only if the engine still takes new connections.
+    if (!(await runtime.acceptsConnections())) {
+      throw new EngineError(
+        'check the engine after the exit',
+        `Job ${execution.jobName} exited with code ${exitCode} while the engine at ${runtime.endpoint} stopped taking connections: the engine was most likely stopped or restarted, which stops running containers.`,
+      );
+    }
     stage = 'inspect the exited container';
     const state = await runtime.inspectContainer(id).catch((error: unknown) => {
       throw new EngineError(

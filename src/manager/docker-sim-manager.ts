@@ -138,7 +138,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private readonly authenticators: readonly RegistryAuthenticator[];
   private readonly jobs = new Map<string, SimJob>();
   private activeRun: ActiveRun | undefined;
-  private engineRecovery: Promise<void> | undefined;
+  private engineRecovery: Promise<boolean> | undefined;
 
   constructor(options: DockerSimManagerOptions) {
     super();
@@ -424,6 +424,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const { job, settings } = item;
     const times: { firstStartedAt: Date | null } = { firstStartedAt: null };
     let attempt = 0;
+    let retriesUsed = 0;
     let outcome: ContainerJobOutcome | undefined;
     for (;;) {
       if (run.signal.aborted) break;
@@ -433,15 +434,19 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       });
       if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
       const failure: AttemptFailure = { error: outcome.error, reason: failureReason(outcome.error), attempt, exitCode: outcome.exitCode };
+      // An attempt that could not reach the engine at all ran nothing: once the engine answers again it is
+      // tried again without spending a retry.
+      const isFree = outcome.containerId === null && outcome.error.code === 'E_DOCKER_UNAVAILABLE' && (await this.engineRecovered(run.signal));
       let isRetried: boolean;
       try {
-        isRetried = shouldRetry(settings, failure);
+        isRetried = isFree || shouldRetry(settings, failure, retriesUsed);
       } catch (error) {
         this.safeEmit('run:warning', { message: `The retryOn function of job ${job.name} threw; the job is not retried: ${(error as Error).message}`, error });
         isRetried = false;
       }
       if (!isRetried) break;
-      const delayMs = retryDelayMs(settings.backoff ?? DEFAULT_BACKOFF, attempt);
+      if (!isFree) retriesUsed += 1;
+      const delayMs = isFree ? 0 : retryDelayMs(settings.backoff ?? DEFAULT_BACKOFF, retriesUsed);
       let setAsideTo: string | undefined;
       try {
         setAsideTo = await setAsideAttempt(item.outputDir);
@@ -530,17 +535,22 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
    * After an engine error, retries wait until the engine answers again (all jobs share one wait). Gives up after
    * ENGINE_RECOVERY_MS; the retry then fails on its own with the engine's error.
    */
-  private engineRecovered(signal: AbortSignal): Promise<void> {
+  private engineRecovered(signal: AbortSignal): Promise<boolean> {
     this.engineRecovery ??= (async () => {
       const deadline = Date.now() + ENGINE_RECOVERY_MS;
       while (!signal.aborted && Date.now() < deadline) {
         try {
-          await this.runtime.ping();
-          return;
+          // A fresh connection first: a stopping engine still answers on kept-alive ones.
+          if (await this.runtime.acceptsConnections()) {
+            await this.runtime.ping();
+            return true;
+          }
         } catch {
-          await sleep(ENGINE_PING_INTERVAL_MS, signal);
+          // not back yet
         }
+        await sleep(ENGINE_PING_INTERVAL_MS, signal);
       }
+      return false;
     })().finally(() => {
       this.engineRecovery = undefined;
     });
@@ -584,6 +594,15 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         `jobs[${job.name}].outputMode`,
         'bind',
         `Job ${job.name} asks for outputMode 'bind', but the engine at ${this.runtime.endpoint} is remote and cannot see host folders. Use 'copy' or 'auto'.`,
+      );
+    }
+    if (outputMode === 'copy' && settings.readOnlyRootfs && user !== undefined && !/^0(:\d+)?$/.test(user) && user !== 'root') {
+      // The engine extracts into a volume's root but never changes the root's own owner, and a read-only root
+      // file system allows extracting only inside the volume: its owner cannot be set for a non-root user.
+      throw new ValidationError(
+        `jobs[${job.name}].user`,
+        user,
+        `Job ${job.name} combines outputMode 'copy', a read-only root file system and the non-root user ${user}: that user could not write to ${config.mountPath}. Use outputMode 'bind' (local engines), readOnlyRootfs: false, or user '0'.`,
       );
     }
     const copyOut: CopyOutItem[] = [

@@ -108,6 +108,11 @@ export interface ContainerRuntime {
   /** True when the engine runs on this machine, so host folders can be bind-mounted. */
   readonly isLocal: boolean;
   ping(): Promise<void>;
+  /**
+   * Whether the engine accepts a new connection right now. Unlike `ping()` it never reuses a kept-alive
+   * connection: an engine that is shutting down closes its listener first but keeps serving open connections.
+   */
+  acceptsConnections(): Promise<boolean>;
   inspectImage(reference: string): Promise<ImageInfo | undefined>;
   pullImage(
     reference: string,

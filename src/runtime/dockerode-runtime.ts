@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Docker from 'dockerode';
@@ -74,6 +75,30 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       this.fail('answer a ping', error);
     }
+  }
+
+  async acceptsConnections(): Promise<boolean> {
+    const modem = this.docker.modem as unknown as ModemLike;
+    if (modem.protocol === 'ssh') {
+      return this.ping().then(
+        () => true,
+        () => false,
+      );
+    }
+    const target = modem.socketPath
+      ? { path: typeof modem.socketPath === 'function' ? defaultSocket() : String(modem.socketPath) }
+      : { host: modem.host ?? 'localhost', port: Number(modem.port ?? (modem.protocol === 'https' ? 2376 : 2375)) };
+    return new Promise((resolve) => {
+      const socket = net.connect(target);
+      socket.setTimeout(5000);
+      const done = (isAccepted: boolean): void => {
+        socket.destroy();
+        resolve(isAccepted);
+      };
+      socket.once('connect', () => done(true));
+      socket.once('error', () => done(false));
+      socket.once('timeout', () => done(false));
+    });
   }
 
   async inspectImage(reference: string): Promise<ImageInfo | undefined> {

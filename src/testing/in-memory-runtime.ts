@@ -111,6 +111,10 @@ export class InMemoryRuntime implements ContainerRuntime {
     if (this.options.unreachable) throw this.options.unreachable;
   }
 
+  async acceptsConnections(): Promise<boolean> {
+    return this.options.unreachable === undefined;
+  }
+
   async inspectImage(reference: string): Promise<ImageInfo | undefined> {
     this.calls.push('inspectImage');
     return this.images.get(reference) ?? [...this.images.values()].find((i) => i.id === reference);
