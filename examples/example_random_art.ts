@@ -19,6 +19,7 @@ async function sweep(name: string, jobs: SimJob[]): Promise<void> {
     maxWorkers: 4,
     dataDirectory: path.join(root, runStamp, name),
     pullPolicy: 'never',
+    handleSignals: true,
   });
   manager.addSimJobs(jobs);
   manager.on('job:log', ({ job, line }) => console.log(`[${name}/${job.name}] ${line}`));

@@ -427,7 +427,11 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     let retriesUsed = 0;
     let outcome: ContainerJobOutcome | undefined;
     for (;;) {
-      if (run.signal.aborted) break;
+      if (run.signal.aborted) {
+        // Cancelled while waiting to be retried: it would have run again, so it is cancelled, not failed.
+        if (outcome) outcome = { ...outcome, status: 'cancelled', error: new JobCancelledError(job.name) };
+        break;
+      }
       attempt += 1;
       outcome = await this.runAttempt(item, attempt, run, (startedAt) => {
         times.firstStartedAt ??= startedAt;
@@ -461,7 +465,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     }
 
     const finishedAt = outcome?.finishedAt ?? new Date();
-    const status = run.signal.aborted && outcome?.status !== 'succeeded' && outcome?.status !== 'failed' ? 'cancelled' : (outcome?.status ?? 'cancelled');
+    const status = outcome?.status ?? 'cancelled';
     const startedAt = times.firstStartedAt;
     const result: JobResult = {
       ...this.baseResult(item, hash, run.imageId, run.imageDigest),
