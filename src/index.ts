@@ -45,3 +45,6 @@ export type {
   PullProgress,
   RegistryCredentials,
 } from './runtime/container-runtime.js';
+export { expandSweep, loadSweepFile, parseSweep, parameterRows, sweepManagerOptions, type LoadedSweep, type ParameterRow, type SweepContext } from './sweep/expand-sweep.js';
+export type { SweepSpec, ParameterValue } from './sweep/sweep-schema.js';
+export { writeReport, renderReportHtml, renderTraceCsv, type ReportFiles } from './report/write-report.js';

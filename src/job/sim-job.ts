@@ -7,10 +7,28 @@ import type { JobResult } from './job-result.js';
 export interface SimJobOptions extends JobSettings {
   /** Unique within a manager: letters, digits, `_`, `.`, `-`; 1 to 128 characters. Names the output folder `job_<name>`. */
   name: string;
+  /**
+   * The parameter values this job stands for (for instance a sweep row), kept in the run manifest and shown in
+   * the report. Informational only: they do not reach the container unless the command or env uses them.
+   */
+  parameters?: Record<string, string | number | boolean>;
 }
 
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,128}$/;
-const OWN_KEYS = new Set(['name']);
+const OWN_KEYS = new Set(['name', 'parameters']);
+
+function normalizeParameters(value: unknown, name: string): Record<string, string | number | boolean> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ValidationError(`jobs[${name}].parameters`, value, `Expected \`parameters\` of job ${name} to be an object of strings, numbers and booleans, got ${describeValue(value)}.`);
+  }
+  for (const [key, entry] of Object.entries(value)) {
+    if (!['string', 'number', 'boolean'].includes(typeof entry)) {
+      throw new ValidationError(`jobs[${name}].parameters.${key}`, entry, `Expected parameter ${key} of job ${name} to be a string, number or boolean, got ${describeValue(entry)}.`);
+    }
+  }
+  return { ...(value as Record<string, string | number | boolean>) };
+}
 
 /**
  * One run of the simulation with one set of parameters. Options are validated when the job is made, so a bad
@@ -24,6 +42,8 @@ const OWN_KEYS = new Set(['name']);
  */
 export class SimJob {
   readonly name: string;
+  /** The parameter values this job stands for; `{}` when none were given. */
+  readonly parameters: Readonly<Record<string, string | number | boolean>>;
   /** The options as given. */
   readonly options: Readonly<SimJobOptions>;
   /** @internal validated settings */
@@ -51,6 +71,7 @@ export class SimJob {
       throw new ValidationError(`jobs[${name}].${unknown[0]}`, (options as unknown as Record<string, unknown>)[unknown[0] ?? ''], `Unknown job option \`${unknown[0]}\` on job ${name}. Check its spelling.`);
     }
     this.name = name;
+    this.parameters = Object.freeze(normalizeParameters(options.parameters, name));
     this.settings = normalizeSettings(options, `jobs[${name}].`);
     this.options = Object.freeze({ ...options });
   }

@@ -482,7 +482,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);
     await run.manifest
-      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : slot))
+      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : slot, job.parameters))
       .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });

@@ -24,6 +24,8 @@ export interface ManifestRecord {
   /** The worker slot (0 to maxWorkers - 1) that ran the job. */
   slot: number | null;
   outputDir: string;
+  /** The job's `parameters`, when it has any. */
+  parameters?: Record<string, string | number | boolean>;
   error?: { code: string; message: string };
 }
 
@@ -70,7 +72,13 @@ export function latestRecords(records: readonly ManifestRecord[]): Map<string, M
 }
 
 /** A manifest record for a finished job. */
-export function toRecord(runId: string, result: JobResult & { status: ManifestRecord['status'] }, specHash: string, slot: number | null): ManifestRecord {
+export function toRecord(
+  runId: string,
+  result: JobResult & { status: ManifestRecord['status'] },
+  specHash: string,
+  slot: number | null,
+  parameters: Readonly<Record<string, string | number | boolean>> = {},
+): ManifestRecord {
   return {
     v: 1,
     runId,
@@ -86,6 +94,7 @@ export function toRecord(runId: string, result: JobResult & { status: ManifestRe
     durationMs: result.durationMs,
     slot,
     outputDir: result.outputDir,
+    ...(Object.keys(parameters).length > 0 ? { parameters: { ...parameters } } : {}),
     ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
   };
 }

@@ -1,0 +1,229 @@
+import { parseArgs } from 'node:util';
+import { quote } from 'shell-quote';
+import { DockerSimManager } from '../manager/docker-sim-manager.js';
+import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
+import { LABELS } from '../manager/labels.js';
+import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
+import { loadSweepFile } from '../sweep/expand-sweep.js';
+import { writeReport } from '../report/write-report.js';
+import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
+import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
+
+/** The exit codes of `dsim`. */
+export const EXIT = { ok: 0, jobsFailed: 1, badInput: 2, engine: 3, cancelled: 130 } as const;
+
+export const HELP = `dsim: run containerized simulation sweeps with docker-sim-manager
+
+Usage:
+  dsim run <sweep.yaml|sweep.json> [--resume] [--dry-run] [--max-workers N] [--json] [--no-report]
+  dsim ps [--json]                  list running jobs of docker-sim-manager on the engine
+  dsim clean [--json]               remove containers whose driver process is gone
+  dsim report <dataDirectory>       write <dataDirectory>/report.html and trace.csv from the run manifest
+  dsim --help | --version
+
+run options:
+  --resume          skip jobs that already succeeded with the same spec; run the rest
+  --dry-run         print the jobs (name and command) and exit; the engine is not contacted
+  --max-workers N   override maxWorkers of the sweep file
+  --json            print every event as one JSON line on stdout (see docs/cli.md)
+  --no-report       do not write report.html and trace.csv at the end
+
+The engine is DOCKER_HOST, else the local socket. Ctrl-C stops the run cleanly (a second Ctrl-C at once).
+
+Exit codes:
+  0    every job succeeded or was skipped
+  1    some jobs failed
+  2    bad input: the sweep file, an option, a template, a non-empty job folder without --resume
+  3    engine or registry problem: no engine, image missing or not pullable, credentials refused
+  130  the run was cancelled (Ctrl-C, SIGTERM)
+`;
+
+type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
+
+function exitCodeOf(error: unknown): number {
+  if (!isDockerSimError(error)) return EXIT.engine;
+  return error.code === 'E_VALIDATION' || error.code === 'E_TEMPLATE' ? EXIT.badInput : EXIT.engine;
+}
+
+function reportError(error: unknown, json: boolean, out: Out): number {
+  const code = exitCodeOf(error);
+  const message = (error as Error)?.message ?? String(error);
+  if (json) out.stdout.write(`${JSON.stringify({ event: 'error', time: new Date().toISOString(), code: (error as DockerSimError).code ?? 'E_UNKNOWN', message, exitCode: code })}\n`);
+  out.stderr.write(`dsim: ${isDockerSimError(error) ? `${error.name}: ` : ''}${message}\n`);
+  return code;
+}
+
+async function runCommand(args: string[], out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      resume: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      'max-workers': { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'no-report': { type: 'boolean', default: false },
+    },
+  });
+  const json = values.json ?? false;
+  if (positionals.length !== 1) {
+    out.stderr.write(`dsim run: expected one sweep file, got ${positionals.length}\n\n${HELP}`);
+    return EXIT.badInput;
+  }
+  try {
+    const sweep = await loadSweepFile(positionals[0] ?? '');
+    const options = { ...sweep.options };
+    if (values['max-workers'] !== undefined) {
+      const workers = Number(values['max-workers']);
+      if (!Number.isInteger(workers) || workers < 1) {
+        out.stderr.write(`dsim run: --max-workers must be a whole number >= 1, got '${values['max-workers']}'\n`);
+        return EXIT.badInput;
+      }
+      options.maxWorkers = workers;
+    }
+    if (values['dry-run']) {
+      for (const job of sweep.jobs) {
+        const command = quote([...(job.settings.entrypoint ?? []), ...(job.settings.argv ?? [])]);
+        if (json) out.stdout.write(`${JSON.stringify({ event: 'job:planned', time: new Date().toISOString(), job: job.name, command: job.settings.argv ?? null, parameters: job.parameters })}\n`);
+        else out.stdout.write(`${job.name}\t${command}\n`);
+      }
+      if (!json) out.stderr.write(`${sweep.jobs.length} jobs; image ${sweep.options.image}; outputs in ${sweep.options.dataDirectory} (dry run: nothing ran)\n`);
+      return EXIT.ok;
+    }
+    const manager = new DockerSimManager({ ...options, resume: values.resume ?? false, handleSignals: true });
+    manager.addSimJobs(sweep.jobs);
+    let display: ProgressDisplay;
+    if (json) {
+      for (const event of JSON_EVENT_NAMES) {
+        const write = (payload: unknown): void => {
+          out.stdout.write(`${JSON.stringify(toJsonEvent(event, payload as never))}\n`);
+        };
+        manager.on(event, write as never);
+      }
+      display = { stop: () => undefined };
+    } else {
+      display = out.stderr.isTTY ? terminalDisplay(manager, out.stderr as NodeJS.WriteStream) : lineDisplay(manager, out.stderr);
+    }
+    let summary;
+    try {
+      summary = await manager.startComputation();
+    } finally {
+      display.stop();
+    }
+    if (!values['no-report']) {
+      const report = await writeReport(manager.config.dataDirectory).catch(() => undefined);
+      if (report && json) out.stdout.write(`${JSON.stringify({ event: 'report', time: new Date().toISOString(), html: report.html, csv: report.csv })}\n`);
+      if (report && !json) out.stderr.write(`report: ${report.html}\n`);
+    }
+    if (!json) {
+      out.stderr.write(
+        `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped of ${summary.total} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}\n`,
+      );
+    }
+    if (summary.stopReason === 'signal' || summary.stopReason === 'cancelled') return EXIT.cancelled;
+    return summary.failed > 0 || summary.cancelled > 0 ? EXIT.jobsFailed : EXIT.ok;
+  } catch (error) {
+    return reportError(error, json, out);
+  }
+}
+
+function uptime(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`;
+}
+
+async function psCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+  try {
+    const runtime = new DockerodeRuntime();
+    await runtime.ping();
+    const running = (await runtime.listContainers({ [LABELS.run]: undefined })).filter((c) => c.state === 'running');
+    const rows = running.map((c) => ({
+      runId: c.labels[LABELS.run] ?? '',
+      job: c.labels[LABELS.job] ?? '',
+      container: c.id.slice(0, 12),
+      name: c.name,
+      uptime: uptime(Date.now() - c.createdAt),
+      ownerHost: c.labels[LABELS.ownerHost] ?? '',
+      ownerPid: c.labels[LABELS.ownerPid] ?? '',
+    }));
+    if (values.json) {
+      for (const row of rows) out.stdout.write(`${JSON.stringify(row)}\n`);
+    } else {
+      const table = [['RUN', 'JOB', 'CONTAINER', 'UPTIME', 'DRIVER'], ...rows.map((r) => [r.runId, r.job, r.container, r.uptime, `${r.ownerHost}:${r.ownerPid}`])];
+      const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length))) ?? [];
+      for (const row of table) out.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(error, values.json ?? false, out);
+  }
+}
+
+async function cleanCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: 'boolean', default: false } } });
+  try {
+    const { removed, kept } = await DockerSimManager.reapOrphans();
+    if (values.json) {
+      out.stdout.write(`${JSON.stringify({ removed: removed.map((c) => c.name), kept: kept.map((c) => c.name) })}\n`);
+    } else {
+      for (const c of removed) out.stdout.write(`removed ${c.name} (run ${c.labels[LABELS.run] ?? '?'}, job ${c.labels[LABELS.job] ?? '?'})\n`);
+      out.stdout.write(`${removed.length} orphaned containers removed; ${kept.length} kept (their driver is alive or on another host)\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(error, values.json ?? false, out);
+  }
+}
+
+async function reportCommand(args: string[], out: Out): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  if (positionals.length !== 1) {
+    out.stderr.write(`dsim report: expected one dataDirectory\n`);
+    return EXIT.badInput;
+  }
+  try {
+    const report = await writeReport(positionals[0] ?? '');
+    out.stdout.write(`${report.html}\n${report.csv}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    return reportError(error, false, out);
+  }
+}
+
+/** Runs `dsim` with its arguments; resolves with the exit code. */
+export async function runCli(args: string[], out: Out = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest, out);
+      case 'ps':
+        return await psCommand(rest, out);
+      case 'clean':
+        return await cleanCommand(rest, out);
+      case 'report':
+        return await reportCommand(rest, out);
+      case '--version':
+      case '-v':
+        out.stdout.write(`${VERSION}\n`);
+        return EXIT.ok;
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        out.stdout.write(HELP);
+        return command === undefined ? EXIT.badInput : EXIT.ok;
+      default:
+        out.stderr.write(`dsim: unknown command '${command}'\n\n${HELP}`);
+        return EXIT.badInput;
+    }
+  } catch (error) {
+    // parseArgs: an unknown or malformed option
+    out.stderr.write(`dsim ${command}: ${(error as Error).message}\n`);
+    return EXIT.badInput;
+  }
+}
+
+declare const __DSIM_VERSION__: string | undefined;
+const VERSION = typeof __DSIM_VERSION__ === 'string' ? __DSIM_VERSION__ : 'development';

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+
+/** A parameter value: what can be put into a job's name, command, env and in-memory templates. */
+const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });
+
+/** `'30m'`, `'2h'`, `'45s'`, `'1500ms'`, or a number of milliseconds. */
+const duration = z.union([
+  z.number().positive(),
+  z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/, "expected a duration like '90s', '30m' or '2h', or milliseconds"),
+]);
+
+const commandLike = z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' });
+
+const template = z.union([
+  z.string().min(1),
+  z.strictObject({ source: z.string().min(1), target: z.string().optional() }),
+  z.strictObject({ content: z.string(), target: z.string(), mode: z.number().int().optional() }),
+], { error: "expected a path, { source, target? } or { content, target, mode? }" });
+
+const retryReason = z.enum(['exit-code', 'oom', 'timeout', 'stalled', 'engine-error']);
+
+/** The sweep file: the manager's and jobs' options under the same names, plus the parameters and placeholders. */
+export const sweepSchema = z.strictObject({
+  image: z.string().min(1),
+  tag: z.string().optional(),
+  pullPolicy: z.enum(['always', 'missing', 'never']).optional(),
+  maxWorkers: z.number().int().min(1).optional(),
+  dataDirectory: z.string().min(1).optional(),
+  mountPath: z.string().optional(),
+  stopGracePeriod: duration.optional(),
+  pinDigest: z.boolean().optional(),
+  failFast: z.boolean().optional(),
+  maxFailures: z.number().int().min(1).optional(),
+  auth: z
+    .union([
+      z.enum(['docker-config', 'ghcr', 'dockerhub']),
+      z.strictObject({ registry: z.string().min(1), usernameEnv: z.string().min(1), passwordEnv: z.string().min(1) }),
+    ])
+    .optional(),
+
+  name: z.string().min(1).optional(),
+  command: commandLike.optional(),
+  entrypoint: commandLike.optional(),
+  parameters: z
+    .strictObject({
+      grid: z.record(z.string(), z.array(scalar).min(1)).optional(),
+      zip: z.record(z.string(), z.array(scalar).min(1)).optional(),
+      list: z.array(z.record(z.string(), scalar)).min(1).optional(),
+    })
+    .optional(),
+  templates: z.array(template).optional(),
+  env: z.record(z.string(), scalar).optional(),
+  workingDir: z.string().optional(),
+  user: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  cpus: z.number().positive().optional(),
+  memory: z.union([z.string(), z.number()]).optional(),
+  gpus: z.union([z.literal('all'), z.number().int().min(1)]).optional(),
+  network: z.string().optional(),
+  collect: z.array(z.string()).optional(),
+  outputMode: z.enum(['auto', 'bind', 'copy']).optional(),
+  maxLogBytes: z.number().int().min(1).optional(),
+  maxOutputBytes: z.number().int().min(1).optional(),
+  maxOutputEntries: z.number().int().min(1).optional(),
+  timeout: duration.optional(),
+  inactivityTimeout: duration.optional(),
+  retries: z.number().int().min(0).max(100).optional(),
+  retryOn: z.union([retryReason, z.array(retryReason)]).optional(),
+  backoff: z
+    .strictObject({
+      initialDelay: duration.optional(),
+      factor: z.number().min(1).optional(),
+      maxDelay: duration.optional(),
+      jitter: z.number().min(0).max(1).optional(),
+    })
+    .optional(),
+  security: z.enum(['default', 'strict']).optional(),
+  readOnlyRootfs: z.boolean().optional(),
+  tmpfs: z.array(z.string()).optional(),
+  capDrop: z.array(z.string()).optional(),
+  capAdd: z.array(z.string()).optional(),
+  noNewPrivileges: z.boolean().optional(),
+  pidsLimit: z.number().int().min(1).optional(),
+  init: z.boolean().optional(),
+});
+
+/** A sweep file after schema validation. */
+export type SweepSpec = z.infer<typeof sweepSchema>;
+
+/** A parameter value. */
+export type ParameterValue = z.infer<typeof scalar>;
+
+/** Milliseconds of a duration as the sweep file writes it. */
+export function durationMs(value: string | number): number {
+  if (typeof value === 'number') return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
+  const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  return Math.round(Number(match?.[1]) * units[(match?.[2] ?? 'ms') as keyof typeof units]);
+}
