@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
 // p-limit (and its yocto-queue) are ESM-only: the ESM build imports them, the CJS build bundles them, so
@@ -7,5 +8,13 @@ const entry = { index: 'src/index.ts', testing: 'src/testing.ts' };
 
 export default defineConfig([
   { entry, format: ['esm'], dts: true, sourcemap: true, clean: true, target: 'node20', splitting: true },
+  // The `dsim` bin: ESM only (its shebang is kept), with the package version baked in.
+  {
+    entry: { cli: 'src/cli/dsim.ts' },
+    format: ['esm'],
+    sourcemap: true,
+    target: 'node20',
+    define: { __DSIM_VERSION__: JSON.stringify((JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version) },
+  },
   { entry, format: ['cjs'], dts: true, sourcemap: true, target: 'node20', splitting: true, noExternal: esmOnly },
 ]);

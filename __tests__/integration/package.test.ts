@@ -50,7 +50,7 @@ describeEngine('the npm package', () => {
       const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
       const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
       const packed = files.map((f) => f.path);
-      expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/testing.js', 'README.md']));
+      expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/testing.js', 'dist/cli.js', 'README.md']));
       expect(packed.some((p) => p.startsWith('src/') || p.startsWith('__tests__/'))).toBe(false);
 
       const app = path.join(work.dir, 'app');
@@ -66,10 +66,17 @@ describeEngine('the npm package', () => {
       expect(JSON.parse(cjs.stdout)).toEqual({ succeeded: 2, fake: 1 });
 
       expect(await readFile(path.join(work.dir, 'out-esm', 'job_esm1', 'pi.txt'), 'utf8')).toMatch(/^\d\.\d{6}\n$/);
-      expect((await readdir(path.join(work.dir, 'out-cjs'))).sort()).toEqual(['fake', 'job_cjs1', 'job_cjs2']);
+      expect((await readdir(path.join(work.dir, 'out-cjs'))).sort()).toEqual(['.docker-sim-manager', 'fake', 'job_cjs1', 'job_cjs2']);
+
+      // The `dsim` bin is installed and runs a sweep file from the installed package.
+      const version = (JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+      expect((await run(path.join(app, 'node_modules', '.bin', 'dsim'), ['--version'], { cwd: app })).stdout.trim()).toBe(version);
+      await writeFile(path.join(app, 'sweep.yaml'), `image: ${MONTE_CARLO}\npullPolicy: never\ndataDirectory: ./out-cli\nname: "s{seed}"\ncommand: "-o /mnt/data -r {seed} -i 50"\nparameters:\n  grid: { seed: [1, 2] }\n`);
+      await run(path.join(app, 'node_modules', '.bin', 'dsim'), ['run', 'sweep.yaml'], { cwd: app });
+      expect((await readdir(path.join(app, 'out-cli'))).sort()).toEqual(['.docker-sim-manager', 'job_s1', 'job_s2', 'report.html', 'trace.csv']);
       // The scripts ran in child processes: look for containers of any owner whose run is over.
       const leftovers = await packageContainers({ anyOwner: true });
-      expect(leftovers.filter((c) => c.Labels['docker-sim-manager.job']?.match(/^(esm|cjs)\d$|^f$/))).toEqual([]);
+      expect(leftovers.filter((c) => c.Labels['docker-sim-manager.job']?.match(/^(esm|cjs)\d$|^f$|^s\d$/))).toEqual([]);
     } finally {
       await work.cleanup();
     }

@@ -64,7 +64,7 @@ export function terminalDisplay(manager: DockerSimManager, stream: NodeJS.WriteS
       stream,
       clearOnComplete: false,
       hideCursor: true,
-      format: '{label} {bar} {value}/{total} | {details} | ETA {eta_formatted}',
+      format: '{label} {bar} {value}/{total} | {details}',
       autopadding: true,
       etaBuffer: 20,
     },
@@ -79,7 +79,10 @@ export function terminalDisplay(manager: DockerSimManager, stream: NodeJS.WriteS
     const minutes = (Date.now() - startedAt) / 60_000;
     const rate = minutes > 0 ? (finished / minutes).toFixed(1) : '0.0';
     const queued = Math.max(0, c.total - finished - c.skipped - c.running);
-    return `${c.done} done, ${c.failed} failed, ${c.running} running, ${queued} queued${c.skipped ? `, ${c.skipped} skipped` : ''} | ${rate} jobs/min`;
+    const left = c.total - finished - c.skipped;
+    const etaSeconds = finished > 0 && left > 0 ? Math.round((left * (Date.now() - startedAt)) / finished / 1000) : undefined;
+    const eta = left === 0 ? 'done' : etaSeconds === undefined ? 'ETA -' : `ETA ${etaSeconds >= 60 ? `${Math.floor(etaSeconds / 60)}m ${etaSeconds % 60}s` : `${etaSeconds}s`}`;
+    return `${c.done} done, ${c.failed} failed, ${c.running} running, ${queued} queued${c.skipped ? `, ${c.skipped} skipped` : ''} | ${rate} jobs/min | ${eta}`;
   };
   const counts = track(manager, (c) => {
     jobsBar ??= multibar.create(c.total, 0, { label: 'jobs', details: details(c) });

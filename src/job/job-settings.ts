@@ -202,7 +202,7 @@ function duration(value: unknown, field: string, minimum: number): number {
 function normalizeBackoff(value: unknown, field: string): Required<BackoffOptions> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, value, 'an object like { initialDelayMs: 1000, factor: 2 }');
   const b = value as Record<string, unknown>;
-  const unknown = Object.keys(b).find((key) => !(key in BACKOFF_DEFAULTS));
+  const unknown = Object.keys(b).find((key) => !Object.hasOwn(BACKOFF_DEFAULTS, key));
   if (unknown !== undefined) throw new ValidationError(`${field}.${unknown}`, b[unknown], `Unknown backoff option \`${unknown}\`; use initialDelayMs, factor, maxDelayMs or jitter.`);
   const out = { ...BACKOFF_DEFAULTS };
   if (b.initialDelayMs !== undefined) out.initialDelayMs = duration(b.initialDelayMs, `${field}.initialDelayMs`, 0);

@@ -31,7 +31,8 @@ export function shouldRetry(settings: NormalizedSettings, failure: AttemptFailur
 
 /** The wait before retry number `retry` (1 for the first): exponential, capped, spread by the jitter. */
 export function retryDelayMs(backoff: Required<BackoffOptions>, retry: number, random: () => number = Math.random): number {
-  const base = Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (retry - 1));
+  // 0 * Infinity is NaN: a zero initial delay stays zero however steep the factor.
+  const base = backoff.initialDelayMs === 0 ? 0 : Math.min(backoff.maxDelayMs, backoff.initialDelayMs * backoff.factor ** (retry - 1));
   const spread = base * backoff.jitter * (2 * random() - 1);
   return Math.max(0, Math.round(Math.min(backoff.maxDelayMs, base + spread)));
 }

@@ -10,6 +10,7 @@ import type { ContainerRuntime, ContainerSpec, ExitWaiter } from '../runtime/con
 import { copyOutputs, type CopyOutItem } from '../archive/copy-outputs.js';
 import type { ExtractLimits, SkippedEntry } from '../archive/extract-output.js';
 import { LogSink, type LogFiles, type OutputStreamName } from './log-sink.js';
+import { setLongTimeout, type LongTimeout } from '../util/long-timeout.js';
 
 /** Everything one attempt of a job needs. */
 export interface ContainerJobExecution {
@@ -165,10 +166,10 @@ function watchLimits(
   containerId: string,
   sink: LogSink,
 ): { reason: 'timeout' | 'stalled' | undefined; clear(): void } {
-  const timers: NodeJS.Timeout[] = [];
+  const timers: LongTimeout[] = [];
   const state: { reason: 'timeout' | 'stalled' | undefined; clear(): void } = {
     reason: undefined,
-    clear: () => timers.forEach((timer) => clearTimeout(timer)),
+    clear: () => timers.forEach((timer) => timer.clear()),
   };
   const stopFor = (reason: 'timeout' | 'stalled'): void => {
     if (state.reason !== undefined || execution.signal.aborted) return;
@@ -177,20 +178,20 @@ function watchLimits(
     execution.runtime.stop(containerId, execution.stopGracePeriodMs).catch(() => undefined);
   };
   const { timeoutMs, inactivityTimeoutMs } = execution;
-  if (timeoutMs !== undefined) timers.push(setTimeout(() => stopFor('timeout'), timeoutMs));
+  if (timeoutMs !== undefined) timers.push(setLongTimeout(() => stopFor('timeout'), timeoutMs));
   if (inactivityTimeoutMs !== undefined) {
     sink.lastOutputAt = Date.now();
     const check = (): void => {
       const silentMs = Date.now() - sink.lastOutputAt;
       if (silentMs < inactivityTimeoutMs) {
-        timers.push(setTimeout(check, inactivityTimeoutMs - silentMs));
+        timers.push(setLongTimeout(check, inactivityTimeoutMs - silentMs));
         return;
       }
       if (state.reason !== undefined || execution.signal.aborted) return;
       execution.onStalled?.(silentMs);
       stopFor('stalled');
     };
-    timers.push(setTimeout(check, inactivityTimeoutMs));
+    timers.push(setLongTimeout(check, inactivityTimeoutMs));
   }
   return state;
 }
@@ -332,9 +333,10 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
         if (exitCode === 0) throw error;
       }
     }
-    if (exitCode === 0) return outcome('succeeded');
+    // A stopped attempt did not finish its work, even when it exits 0 on SIGTERM (say, after a checkpoint).
     if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(execution.jobName, execution.timeoutMs ?? 0, exitCode));
     if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(execution.jobName, execution.inactivityTimeoutMs ?? 0, exitCode));
+    if (exitCode === 0) return outcome('succeeded');
     // An engine that shuts down closes its listener, then stops its containers and still answers their waits
     // on the open connections: a non-zero exit is the job's own only if the engine still takes new connections.
     if (!(await runtime.acceptsConnections())) {

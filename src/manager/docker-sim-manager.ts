@@ -17,6 +17,7 @@ import { failureReason, retryDelayMs, shouldRetry } from '../job/retry-policy.js
 import { setAsideAttempt } from '../job/attempt-folders.js';
 import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, type ManifestRecord } from '../manifest/run-manifest.js';
 import { specHash } from '../manifest/spec-hash.js';
+import { setLongTimeout } from '../util/long-timeout.js';
 import { processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
@@ -88,11 +89,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       signal.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = setLongTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
 }

@@ -110,11 +110,27 @@ export class ManifestWriter {
   append(record: ManifestRecord): Promise<void> {
     const line = `${JSON.stringify(record)}\n`;
     const write = this.queue.then(async () => {
-      this.handle ??= mkdir(path.dirname(this.file), { recursive: true }).then(() => open(this.file, 'a'));
+      this.handle ??= this.open();
       await (await this.handle).write(line);
     });
     this.queue = write.catch(() => undefined);
     return write;
+  }
+
+  /**
+   * Opens for appending. A file whose last line was torn (a process killed mid-write) first gets a newline,
+   * so the next record starts a line of its own instead of being glued to the torn one.
+   */
+  private async open(): Promise<FileHandle> {
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const handle = await open(this.file, 'a+');
+    const { size } = await handle.stat();
+    if (size > 0) {
+      const last = Buffer.alloc(1);
+      await handle.read(last, 0, 1, size - 1);
+      if (last[0] !== 0x0a) await handle.write('\n');
+    }
+    return handle;
   }
 
   async close(): Promise<void> {
