@@ -176,7 +176,7 @@ describeEngine('run loop against a real Docker engine', () => {
     expect(summary).toMatchObject({ total: 6, cancelled: 6, succeeded: 0, failed: 0 });
     expect(started).toBe(2);
     // Queued jobs never got a folder.
-    expect((await readdir(data.dir)).sort()).toEqual(['job_long1', 'job_long2']);
+    expect((await readdir(data.dir)).filter((e) => e.startsWith('job_')).sort()).toEqual(['job_long1', 'job_long2']);
   });
 
   test('a job writing lots of short lines has every line in log.txt', async () => {
