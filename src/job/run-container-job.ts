@@ -161,9 +161,9 @@ async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffe
  * Stops the container when the attempt passes its wall-clock limit or stays silent too long. The silence is
  * measured from the live output stream (the time of the last chunk), never by polling the engine.
  */
-function watchLimits(
-  execution: ContainerJobExecution,
-  containerId: string,
+export function watchLimits(
+  execution: Pick<ContainerJobExecution, 'signal' | 'timeoutMs' | 'inactivityTimeoutMs' | 'onStalled'>,
+  stop: () => void,
   sink: LogSink,
 ): { reason: 'timeout' | 'stalled' | undefined; clear(): void } {
   const timers: LongTimeout[] = [];
@@ -175,7 +175,7 @@ function watchLimits(
     if (state.reason !== undefined || execution.signal.aborted) return;
     state.reason = reason;
     state.clear();
-    execution.runtime.stop(containerId, execution.stopGracePeriodMs).catch(() => undefined);
+    stop();
   };
   const { timeoutMs, inactivityTimeoutMs } = execution;
   if (timeoutMs !== undefined) timers.push(setLongTimeout(() => stopFor('timeout'), timeoutMs));
@@ -196,7 +196,7 @@ function watchLimits(
   return state;
 }
 
-function asJobError(error: unknown, operation: string): DockerSimError {
+export function asJobError(error: unknown, operation: string): DockerSimError {
   if (isDockerSimError(error)) return error;
   return new EngineError(operation, `Job failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
@@ -292,7 +292,7 @@ export async function runContainerJob(execution: ContainerJobExecution): Promise
     releaseLines();
     signal.addEventListener('abort', stopOnAbort, { once: true });
     if (signal.aborted) stopOnAbort(); // aborted while the engine was starting it
-    const watch = watchLimits(execution, id, logSink);
+    const watch = watchLimits(execution, () => void runtime.stop(id, execution.stopGracePeriodMs).catch(() => undefined), logSink);
     stage = 'wait for the container to exit';
     let isWaitLost: boolean;
     try {

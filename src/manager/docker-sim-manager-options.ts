@@ -57,7 +57,21 @@ export interface DockerSimManagerOptions {
    * Leave it off when the manager is embedded in an app that handles signals itself. @default false
    */
   handleSignals?: boolean;
+  /**
+   * `'container'`: a fresh container per job. `'pool'`: `maxWorkers` long-lived worker containers, each running
+   * one job at a time as a process (`docker exec`) with the job's argv, env, user and working directory; much
+   * cheaper for short jobs, with weaker isolation between the jobs of one worker. Local engines only.
+   * @default 'container'
+   */
+  executionMode?: ExecutionMode;
+  /** Pool mode: replace a worker after it ran this many jobs. @default never */
+  recycleAfter?: number;
+  /** Pool mode: the command that keeps a worker alive (run under tini). @default ['sleep', 'infinity'] */
+  poolKeepAlive?: readonly string[];
 }
+
+/** How jobs run: a fresh container each, or processes in reused worker containers. */
+export type ExecutionMode = 'container' | 'pool';
 
 /** Options after validation. */
 export interface NormalizedManagerOptions {
@@ -75,9 +89,12 @@ export interface NormalizedManagerOptions {
   maxFailures: number | undefined;
   resume: boolean;
   handleSignals: boolean;
+  executionMode: ExecutionMode;
+  recycleAfter: number | undefined;
+  poolKeepAlive: string[];
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -149,6 +166,14 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
       fail(`auth[${index}]`, authenticator, 'a RegistryAuthenticator (an object with supports() and getCredentials())');
     }
   });
+  const { executionMode = 'container', recycleAfter, poolKeepAlive = ['sleep', 'infinity'] } = options;
+  if (executionMode !== 'container' && executionMode !== 'pool') fail('executionMode', executionMode, "'container' or 'pool'");
+  if (recycleAfter !== undefined && (typeof recycleAfter !== 'number' || !Number.isInteger(recycleAfter) || recycleAfter < 1)) {
+    fail('recycleAfter', recycleAfter, 'an integer >= 1 (jobs per worker)');
+  }
+  if (!Array.isArray(poolKeepAlive) || poolKeepAlive.length === 0 || poolKeepAlive.some((arg) => typeof arg !== 'string')) {
+    fail('poolKeepAlive', poolKeepAlive, "a non-empty list of strings, like ['sleep', 'infinity']");
+  }
   return {
     imageReference: imageReference(image, tag),
     maxWorkers,
@@ -163,5 +188,8 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     maxFailures,
     resume: options.resume ?? false,
     handleSignals: options.handleSignals ?? false,
+    executionMode,
+    recycleAfter,
+    poolKeepAlive: [...poolKeepAlive],
   };
 }

@@ -18,6 +18,8 @@ import { setAsideAttempt } from '../job/attempt-folders.js';
 import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, type ManifestRecord } from '../manifest/run-manifest.js';
 import { specHash } from '../manifest/spec-hash.js';
 import { setLongTimeout } from '../util/long-timeout.js';
+import { WorkerPool } from '../pool/worker-pool.js';
+import { runExecJob } from '../pool/run-exec-job.js';
 import { processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
@@ -74,6 +76,9 @@ interface RunContext {
   signal: AbortSignal;
   scheduleRemoval(id: string): void;
   manifest: ManifestWriter;
+  imageInfo: ImageInfo;
+  /** The workers, in executionMode 'pool'. */
+  pool?: WorkerPool;
   /** A job failed for good (after its retries). */
   onFailed(): void;
 }
@@ -83,6 +88,14 @@ const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, j
 const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
 const OWNER_START = processStartTime(process.pid);
+
+/** How many jobs a run will really start (resume skips some). */
+function toRunCount(prepared: readonly PreparedJob[], previous: ReadonlyMap<string, ManifestRecord>, hashes: readonly string[]): number {
+  return prepared.filter((item, i) => {
+    const last = previous.get(item.job.name);
+    return !(last?.status === 'succeeded' && last.specHash === hashes[i]);
+  }).length;
+}
 
 /** Resolves after `ms`, or at once when the signal aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -309,8 +322,6 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const runId = randomUUID().replace(/-/g, '').slice(0, 12);
     active.runId = runId;
     const digest = this.digestOf(image.info);
-    this.safeEmit('run:started', { runId, jobs });
-    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: image.wasPulled });
     // Pinned: every container is created from the image id resolved above, so a tag that moves mid-run changes nothing.
     const runImage = config.pinDigest ? image.info.id : config.imageReference;
     await mkdir(config.dataDirectory, { recursive: true });
@@ -323,6 +334,18 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         .finally(() => removals.delete(removal));
       removals.add(removal);
     };
+    // Pool mode: the workers start (and the image is checked for the mechanism) before any job.
+    const pool = config.executionMode === 'pool' && toRunCount(prepared, previous, hashes) > 0 ? this.workerPool(runId, runImage, scheduleRemoval) : undefined;
+    if (pool) {
+      try {
+        await pool.start();
+      } catch (error) {
+        while (removals.size > 0) await Promise.all(removals);
+        throw error;
+      }
+    }
+    this.safeEmit('run:started', { runId, jobs });
+    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: image.wasPulled });
     const manifest = new ManifestWriter(manifestFile);
     let failures = 0;
     const context: RunContext = {
@@ -333,6 +356,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       signal,
       scheduleRemoval,
       manifest,
+      imageInfo: image.info,
+      ...(pool ? { pool } : {}),
       onFailed: () => {
         failures += 1;
         if (config.failFast) this.stopRun(active, 'fail-fast');
@@ -367,6 +392,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       ),
     );
     await manifest.close().catch((error: unknown) => this.safeEmit('run:warning', { message: `The run manifest ${manifestFile} could not be closed: ${(error as Error).message}`, error }));
+    await pool?.close();
     while (removals.size > 0) await Promise.all(removals);
     await this.removeLeftovers(runId);
 
@@ -434,7 +460,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         break;
       }
       attempt += 1;
-      outcome = await this.runAttempt(item, attempt, run, (startedAt) => {
+      outcome = await this.runAttempt(item, attempt, slot, run, (startedAt) => {
         times.firstStartedAt ??= startedAt;
       });
       if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
@@ -495,7 +521,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** One attempt in a fresh container, with a job folder that holds nothing of an earlier attempt. */
-  private async runAttempt(item: PreparedJob, attempt: number, run: RunContext, onStarted: (at: Date) => void): Promise<ContainerJobOutcome> {
+  private async runAttempt(item: PreparedJob, attempt: number, slot: number, run: RunContext, onStarted: (at: Date) => void): Promise<ContainerJobOutcome> {
     const { job, settings } = item;
     try {
       // A resumed job's earlier output is set aside, never overwritten (retries set theirs aside before waiting).
@@ -505,6 +531,43 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       return { status: 'failed', exitCode: null, containerId: null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error: new EngineError('prepare the job folder', `Cannot prepare the output folder ${item.outputDir} of job ${job.name}: ${(error as Error).message}`, { cause: error }) };
     }
     job.transition('running');
+    const onStalled = (silentMs: number): void => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 });
+    const onLine = this.listenerCount('job:log') > 0 ? (stream: 'stdout' | 'stderr', line: string) => this.safeEmit('job:log', { job, stream, line }) : undefined;
+    if (run.pool) {
+      const { spec } = item;
+      // The argv a fresh container would run: the entrypoint (the job's, else the image's) and the command
+      // (the job's, else the image's unless the job replaced the entrypoint).
+      const cmd = [...(spec.entrypoint ?? run.imageInfo.entrypoint ?? []), ...(spec.cmd ?? (spec.entrypoint ? [] : (run.imageInfo.cmd ?? [])))];
+      return runExecJob({
+        jobName: job.name,
+        outputDir: item.outputDir,
+        folderName: path.basename(item.outputDir),
+        mountPath: this.config.mountPath,
+        exec: {
+          cmd,
+          env: spec.env,
+          ...(spec.user === undefined ? {} : { user: spec.user }),
+          ...((spec.workingDir ?? run.imageInfo.workingDir) ? { workingDir: spec.workingDir ?? run.imageInfo.workingDir } : {}),
+        },
+        templates: item.templates,
+        owner: item.owner,
+        logFiles: item.logFiles,
+        maxLogBytes: item.limits.maxLogBytes,
+        onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
+        runtime: this.runtime,
+        pool: run.pool,
+        slot,
+        signal: run.signal,
+        timeoutMs: settings.timeoutMs,
+        inactivityTimeoutMs: settings.inactivityTimeoutMs,
+        onStalled,
+        onStarted: (workerId) => {
+          onStarted(new Date());
+          this.safeEmit('job:started', { job, containerId: workerId, attempt });
+        },
+        onLine,
+      });
+    }
     return runContainerJob({
       jobName: job.name,
       spec: { ...item.spec, image: run.image, name: `dsim-${run.runId}-${job.name}${attempt > 1 ? `-${attempt}` : ''}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
@@ -526,12 +589,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       waitCheckIntervalMs: WAIT_CHECK_INTERVAL_MS,
       timeoutMs: settings.timeoutMs,
       inactivityTimeoutMs: settings.inactivityTimeoutMs,
-      onStalled: (silentMs) => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 }),
+      onStalled,
       onStarted: (containerId) => {
         onStarted(new Date());
         this.safeEmit('job:started', { job, containerId, attempt });
       },
-      onLine: this.listenerCount('job:log') > 0 ? (stream, line) => this.safeEmit('job:log', { job, stream, line }) : undefined,
+      onLine,
       scheduleRemoval: run.scheduleRemoval,
     });
   }
@@ -562,6 +625,49 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     return this.engineRecovery;
   }
 
+  /** The workers of a pool-mode run: the manager's defaults (limits, hardening, network) apply to them. */
+  private workerPool(runId: string, image: string, scheduleRemoval: (id: string) => void): WorkerPool {
+    const { config } = this;
+    const shared = applySecurityPreset(config.defaults);
+    return new WorkerPool({
+      runtime: this.runtime,
+      size: config.maxWorkers,
+      runId,
+      template: {
+        name: '',
+        image,
+        entrypoint: config.poolKeepAlive,
+        cmd: [],
+        env: {},
+        labels: { ...shared.labels, ...this.ownerLabels() },
+        binds: [],
+        ...(shared.network === undefined ? {} : { networkMode: shared.network }),
+        ...(shared.nanoCpus === undefined ? {} : { nanoCpus: shared.nanoCpus }),
+        ...(shared.memoryBytes === undefined ? {} : { memoryBytes: shared.memoryBytes }),
+        ...(shared.gpus === undefined ? {} : { gpus: shared.gpus }),
+        ...(shared.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
+        ...(shared.capDrop ? { capDrop: shared.capDrop } : {}),
+        ...(shared.capAdd ? { capAdd: shared.capAdd } : {}),
+        ...(shared.noNewPrivileges ? { noNewPrivileges: true } : {}),
+        ...(shared.pidsLimit === undefined ? {} : { pidsLimit: shared.pidsLimit }),
+        ...(shared.tmpfs?.length ? { tmpfs: shared.tmpfs } : {}),
+      },
+      dataDirectory: config.dataDirectory,
+      mountPath: config.mountPath,
+      recycleAfter: config.recycleAfter,
+      scheduleRemoval,
+    });
+  }
+
+  /** The labels that say which driver made a container. */
+  private ownerLabels(): Record<string, string> {
+    return {
+      [LABELS.ownerHost]: os.hostname(),
+      [LABELS.ownerPid]: String(process.pid),
+      ...(OWNER_START === undefined ? {} : { [LABELS.ownerStart]: OWNER_START }),
+    };
+  }
+
   /** Removes containers whose driver process is gone, before a run; a failure only warns. */
   private async removeOrphans(): Promise<void> {
     try {
@@ -589,6 +695,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     if (!config.resume) await checkOutputDirIsFree(job.name, outputDir);
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
     if (settings.readOnlyRootfs) checkReadOnlyTemplates(job.name, templates, config.mountPath);
+    if (config.executionMode === 'pool') this.checkPoolJob(job, settings);
     const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
     const numericUser = settings.user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(settings.user);
     const fileOwner = numericUser ? { uid: Number(numericUser[1]), gid: Number(numericUser[2] ?? 0) } : undefined;
@@ -664,6 +771,30 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         maxOutputEntries: settings.maxOutputEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES,
       },
     };
+  }
+
+  /** In pool mode the workers are the containers: what shapes a container is shared, set in `defaults`. */
+  private checkPoolJob(job: SimJob, settings: NormalizedSettings): void {
+    if (!this.runtime.isLocal) {
+      throw new ValidationError('executionMode', 'pool', `executionMode 'pool' mounts the data directory into long-lived workers, which needs a local engine; ${this.runtime.endpoint} is remote. Use executionMode 'container' (outputs are then copied out).`);
+    }
+    if (settings.collect?.length) {
+      throw new ValidationError(`jobs[${job.name}].collect`, settings.collect, `\`collect\` is not available in executionMode 'pool' (files outside the job folder stay in the shared worker). Write the outputs under the mount path, or use executionMode 'container'.`);
+    }
+    if (settings.outputMode === 'copy') {
+      throw new ValidationError(`jobs[${job.name}].outputMode`, 'copy', `outputMode 'copy' is not available in executionMode 'pool': the workers see the job folders through a bind mount.`);
+    }
+    const own = job.settings as Record<string, unknown>;
+    const shared = ['cpus', 'memory', 'nanoCpus', 'memoryBytes', 'gpus', 'network', 'labels', 'security', 'readOnlyRootfs', 'capDrop', 'capAdd', 'noNewPrivileges', 'pidsLimit', 'init', 'tmpfs'];
+    const key = shared.find((name) => own[name] !== undefined);
+    if (key !== undefined) {
+      const field = key === 'nanoCpus' ? 'cpus' : key === 'memoryBytes' ? 'memory' : key;
+      throw new ValidationError(
+        `jobs[${job.name}].${field}`,
+        own[key],
+        `Job ${job.name} sets \`${field}\`, but in executionMode 'pool' every job runs in a shared worker container, so container settings (limits, network, hardening, labels) apply to all jobs: set \`${field}\` in the manager's \`defaults\` instead.`,
+      );
+    }
   }
 
   /** The uid:gid containers run as (and templates are owned by): the calling user's on POSIX systems. */

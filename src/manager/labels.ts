@@ -6,4 +6,6 @@ export const LABELS = {
   ownerPid: 'docker-sim-manager.owner-pid',
   /** The owner process's start time (Linux), so a reused pid is not mistaken for the owner. */
   ownerStart: 'docker-sim-manager.owner-start',
+  /** Set on the worker containers of `executionMode: 'pool'` (value: the worker's slot). */
+  worker: 'docker-sim-manager.worker',
 } as const;

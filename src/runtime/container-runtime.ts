@@ -38,6 +38,23 @@ export interface ContainerSpec {
   tmpfs?: string[];
 }
 
+/** A process to run in a running container (`docker exec`). */
+export interface ExecSpec {
+  /** The full argv: no entrypoint is prepended. */
+  cmd: string[];
+  /** Added to the container's environment. */
+  env: Record<string, string>;
+  user?: string;
+  workingDir?: string;
+}
+
+/** The state of an exec. */
+export interface ExecState {
+  isRunning: boolean;
+  /** Null while it runs, or when the container died under it. */
+  exitCode: number | null;
+}
+
 /** What the engine knows about a local image. */
 export interface ImageInfo {
   id: string;
@@ -145,4 +162,9 @@ export interface ContainerRuntime {
   /** Removes the container (and its anonymous volumes); resolves once it is verified gone. */
   remove(containerId: string): Promise<void>;
   listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]>;
+  /** Creates a process in a running container; resolves with the exec id. */
+  createExec(containerId: string, spec: ExecSpec): Promise<string>;
+  /** Starts the exec with its output attached; the streams end when the process exits (or the container dies). */
+  startExec(execId: string): Promise<ContainerOutput>;
+  inspectExec(execId: string): Promise<ExecState>;
 }

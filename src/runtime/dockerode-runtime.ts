@@ -16,6 +16,8 @@ import type {
   ContainerSpec,
   ContainerState,
   ContainerSummary,
+  ExecSpec,
+  ExecState,
   ExitWaiter,
   ImageInfo,
   PullProgress,
@@ -419,6 +421,44 @@ export class DockerodeRuntime implements ContainerRuntime {
         this.fail(`remove container ${containerId.slice(0, 12)}`, new Error('the container still exists after 3 removals'));
       }
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
+
+  async createExec(containerId: string, spec: ExecSpec): Promise<string> {
+    try {
+      const exec = await this.docker.getContainer(containerId).exec({
+        Cmd: spec.cmd,
+        Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+        ...(spec.user === undefined ? {} : { User: spec.user }),
+        ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
+        AttachStdin: false,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      return exec.id;
+    } catch (error) {
+      this.fail(`create a process in container ${containerId.slice(0, 12)}`, error);
+    }
+  }
+
+  async startExec(execId: string): Promise<ContainerOutput> {
+    let raw: Readable;
+    try {
+      raw = (await this.docker.getExec(execId).start({ hijack: true, stdin: false, Detach: false, Tty: false })) as unknown as Readable;
+    } catch (error) {
+      this.fail(`start process ${execId.slice(0, 12)}`, error);
+    }
+    const { stdout, stderr } = demuxStream(raw);
+    return { stdout, stderr, close: () => raw.destroy() };
+  }
+
+  async inspectExec(execId: string): Promise<ExecState> {
+    try {
+      const info = await this.docker.getExec(execId).inspect();
+      return { isRunning: info.Running, exitCode: info.Running ? null : (info.ExitCode ?? null) };
+    } catch (error) {
+      this.fail(`inspect process ${execId.slice(0, 12)}`, error);
     }
   }
 

@@ -8,11 +8,15 @@ import type {
   ContainerSpec,
   ContainerState,
   ContainerSummary,
+  ExecSpec,
+  ExecState,
   ExitWaiter,
   ImageInfo,
   PullProgress,
   RegistryCredentials,
 } from '../runtime/container-runtime.js';
+
+const WORKER_LABEL = 'docker-sim-manager.worker';
 
 /** What a simulated container does once started. */
 export interface InMemoryBehaviour {
@@ -60,6 +64,19 @@ interface FakeContainer {
   waiters: Array<(exitCode: number) => void>;
   timer?: NodeJS.Timeout;
   behaviour: InMemoryBehaviour;
+  /** Execs running in it, ended when it stops. */
+  execs: Set<FakeExec>;
+}
+
+interface FakeExec {
+  id: string;
+  container: FakeContainer;
+  spec: ExecSpec;
+  state: 'created' | 'running' | 'exited';
+  exitCode: number | null;
+  stdout: PassThrough;
+  stderr: PassThrough;
+  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -82,6 +99,12 @@ export class InMemoryRuntime implements ContainerRuntime {
   readonly calls: string[] = [];
   /** The most containers that were running at the same time. */
   maxRunning = 0;
+  /** Every exec created (`executionMode: 'pool'`), in order. */
+  readonly execs: ExecSpec[] = [];
+  /** The most execs that were running at the same time. */
+  maxRunningExecs = 0;
+  private runningExecs = 0;
+  private readonly execsById = new Map<string, FakeExec>();
   pulls = 0;
   /** The registries credentials were sent to, per pull or check (never the secrets themselves). */
   readonly credentialsSentTo: string[] = [];
@@ -174,7 +197,8 @@ export class InMemoryRuntime implements ContainerRuntime {
       logs: { stdout: [], stderr: [] },
       archives: [],
       waiters: [],
-      behaviour: this.options.behaviour?.(spec) ?? {},
+      behaviour: spec.labels[WORKER_LABEL] === undefined ? (this.options.behaviour?.(spec) ?? {}) : {},
+      execs: new Set(),
     });
     return id;
   }
@@ -251,6 +275,8 @@ export class InMemoryRuntime implements ContainerRuntime {
     };
     emit('stdout', behaviour.stdout);
     emit('stderr', behaviour.stderr);
+    // A pool worker (executionMode 'pool') runs until it is stopped; its execs follow the behaviour.
+    if (container.spec.labels[WORKER_LABEL] !== undefined) return;
     container.timer = setTimeout(() => this.exit(container, behaviour.exitCode ?? 0, behaviour.isOomKilled ?? false), behaviour.durationMs ?? 0);
   }
 
@@ -261,6 +287,7 @@ export class InMemoryRuntime implements ContainerRuntime {
     container.exitCode = exitCode;
     container.isOomKilled = isOomKilled;
     this.running--;
+    for (const exec of container.execs) this.endExec(exec, null);
     if (!container.behaviour.isOutputLost) {
       container.stdout.end();
       container.stderr.end();
@@ -294,6 +321,63 @@ export class InMemoryRuntime implements ContainerRuntime {
     if (container.state === 'running') this.exit(container, 137, false);
     this.containers.delete(containerId);
     this.removed.push(container);
+  }
+
+  async createExec(containerId: string, spec: ExecSpec): Promise<string> {
+    this.calls.push('createExec');
+    const container = this.get(containerId);
+    if (container.state !== 'running') throw new EngineError('create a process', `Container ${containerId} is not running`, { statusCode: 409 });
+    const id = `exec${String(this.nextId++).padStart(60, '0')}`;
+    this.execs.push(spec);
+    this.execsById.set(id, { id, container, spec, state: 'created', exitCode: null, stdout: new PassThrough(), stderr: new PassThrough() });
+    return id;
+  }
+
+  async startExec(execId: string): Promise<ContainerOutput> {
+    this.calls.push('startExec');
+    const exec = this.execsById.get(execId);
+    if (!exec) throw new EngineError('start process', `No such exec instance: ${execId}`, { statusCode: 404 });
+    const { container } = exec;
+    // The behaviour sees the exec as the container a fresh run would have made: its argv, env, user, folder.
+    const behaviour =
+      this.options.behaviour?.({
+        ...container.spec,
+        cmd: exec.spec.cmd,
+        env: { ...container.spec.env, ...exec.spec.env },
+        ...(exec.spec.user === undefined ? {} : { user: exec.spec.user }),
+        ...(exec.spec.workingDir === undefined ? {} : { workingDir: exec.spec.workingDir }),
+      }) ?? {};
+    exec.state = 'running';
+    container.execs.add(exec);
+    this.runningExecs++;
+    this.maxRunningExecs = Math.max(this.maxRunningExecs, this.runningExecs);
+    if (behaviour.stdout) exec.stdout.write(behaviour.stdout);
+    if (behaviour.stderr) exec.stderr.write(behaviour.stderr);
+    exec.timer = setTimeout(() => this.endExec(exec, behaviour.exitCode ?? 0), behaviour.durationMs ?? 0);
+    return { stdout: exec.stdout, stderr: exec.stderr, close: () => this.endExec(exec, null) };
+  }
+
+  private endExec(exec: FakeExec, exitCode: number | null): void {
+    if (exec.state !== 'running') return;
+    clearTimeout(exec.timer);
+    exec.state = 'exited';
+    exec.exitCode = exitCode;
+    exec.container.execs.delete(exec);
+    this.runningExecs--;
+    exec.stdout.end();
+    exec.stderr.end();
+    this.execsById.delete(exec.id);
+    this.endedExecs.set(exec.id, exitCode);
+  }
+
+  private readonly endedExecs = new Map<string, number | null>();
+
+  async inspectExec(execId: string): Promise<ExecState> {
+    this.calls.push('inspectExec');
+    const exec = this.execsById.get(execId);
+    if (exec) return { isRunning: exec.state === 'running', exitCode: exec.exitCode };
+    if (this.endedExecs.has(execId)) return { isRunning: false, exitCode: this.endedExecs.get(execId) ?? null };
+    throw new EngineError('inspect process', `No such exec instance: ${execId}`, { statusCode: 404 });
   }
 
   async listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]> {
