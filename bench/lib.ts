@@ -193,3 +193,48 @@ export function printTable(headers: readonly string[], rows: ReadonlyArray<reado
   console.log(widths.map((width) => '-'.repeat(width)).join('  '));
   for (const row of rows) console.log(format(row));
 }
+
+/** What is measured around every run, package or loop. */
+export interface RunStats {
+  wallMs: number;
+  /** Busy CPU of the whole machine during the run (engine, shims, containers, clients). */
+  machineCpuMs: number | undefined;
+  /** CPU of the engine's daemons, dockerd + containerd (not the shims, runc or the containers). */
+  daemonCpuMs: number | undefined;
+  /** CPU of other people's processes during the run (a lower bound): non-zero means the figures are noisy. */
+  otherCpuMs: number | undefined;
+  /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
+  foreignContainers: number;
+}
+
+/**
+ * Runs `fn` timed, under a machine CPU meter and a watcher of container creations; counts the containers created
+ * meanwhile that `isOurs` does not claim.
+ */
+export async function observe<T>(
+  fn: () => Promise<T>,
+  isOurs: (labels: Record<string, string>, value: T) => boolean,
+): Promise<{ value: T; stats: RunStats }> {
+  const watcher = watchContainerCreates();
+  try {
+    const machineCpu = startMachineCpuMeter();
+    const processCpu = startProcessCpuMeter();
+    const { value, wallMs } = await timed(fn);
+    const machineCpuMs = machineCpu();
+    const byOwner = processCpu();
+    const created = await watcher.stop();
+    const foreignContainers = created.filter((labels) => !isOurs(labels, value)).length;
+    return { value, stats: { wallMs, machineCpuMs, daemonCpuMs: byOwner?.daemonsMs, otherCpuMs: byOwner?.othersMs, foreignContainers } };
+  } finally {
+    await watcher.stop();
+  }
+}
+
+/** Ids of the engine's containers, in any state, that match `filter` (all of them without one). */
+export async function containerIds(filter?: string): Promise<string[]> {
+  return (await sh(`docker ps -aq --no-trunc${filter === undefined ? '' : ` --filter ${filter}`}`)).split('\n').filter((id) => id !== '');
+}
+
+/** Someone else used the machine or the engine noticeably during the run. */
+export const isNoisy = (m: RunStats): boolean => m.foreignContainers > 0 || (m.otherCpuMs ?? 0) > 0.05 * (m.machineCpuMs ?? Number.POSITIVE_INFINITY);
+

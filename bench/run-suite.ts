@@ -10,18 +10,18 @@ import path from 'node:path';
 import { ensureExampleImage } from '../examples/images.js';
 import { DockerSimManager, LABELS, SimJob, type RunSummary } from '../src/index.js';
 import {
+  type RunStats,
   check,
+  containerIds,
+  isNoisy,
+  observe,
   formatMiB,
   formatSeconds,
   median,
   printTable,
   sh,
   startCpuMeter,
-  startMachineCpuMeter,
-  startProcessCpuMeter,
   startRssSampler,
-  timed,
-  watchContainerCreates,
 } from './lib.js';
 
 const JOBS = 60;
@@ -30,19 +30,6 @@ const ITERATIONS = 1000;
 /** Rounds of A then B; the first one is the warm-up. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
-
-/** What is measured around every run, package or loop. */
-interface RunStats {
-  wallMs: number;
-  /** Busy CPU of the whole machine during the run (engine, shims, containers, clients). */
-  machineCpuMs: number | undefined;
-  /** CPU of the engine's daemons, dockerd + containerd (not the shims, runc or the containers). */
-  daemonCpuMs: number | undefined;
-  /** CPU of other people's processes during the run (a lower bound): non-zero means the figures are noisy. */
-  otherCpuMs: number | undefined;
-  /** Containers someone else created on the engine during the run: non-zero means the figures are noisy. */
-  foreignContainers: number;
-}
 
 interface Measurement extends RunStats {
   kind: 'package' | 'loop';
@@ -54,34 +41,6 @@ interface Measurement extends RunStats {
 
 /** The label put on the shell loop's containers, so they can be told from other people's and checked for leftovers. */
 const LOOP_LABEL = 'docker-sim-manager.bench';
-
-/**
- * Runs `fn` timed, under a machine CPU meter and a watcher of container creations; counts the containers created
- * meanwhile that `isOurs` does not claim.
- */
-async function observe<T>(
-  fn: () => Promise<T>,
-  isOurs: (labels: Record<string, string>, value: T) => boolean,
-): Promise<{ value: T; stats: RunStats }> {
-  const watcher = watchContainerCreates();
-  try {
-    const machineCpu = startMachineCpuMeter();
-    const processCpu = startProcessCpuMeter();
-    const { value, wallMs } = await timed(fn);
-    const machineCpuMs = machineCpu();
-    const byOwner = processCpu();
-    const created = await watcher.stop();
-    const foreignContainers = created.filter((labels) => !isOurs(labels, value)).length;
-    return { value, stats: { wallMs, machineCpuMs, daemonCpuMs: byOwner?.daemonsMs, otherCpuMs: byOwner?.othersMs, foreignContainers } };
-  } finally {
-    await watcher.stop();
-  }
-}
-
-/** Ids of the engine's containers, in any state, that match `filter` (all of them without one). */
-async function containerIds(filter?: string): Promise<string[]> {
-  return (await sh(`docker ps -aq --no-trunc${filter === undefined ? '' : ` --filter ${filter}`}`)).split('\n').filter((id) => id !== '');
-}
 
 /** Every job succeeded, wrote pi.txt with a plausible estimate, and no container of the run is left. */
 async function verifyPackageRun(summary: RunSummary): Promise<void> {
@@ -135,9 +94,6 @@ async function runLoop(image: string, round: number): Promise<Measurement> {
   check(left.length === 0, `${left.length} containers of the shell loop (${label}) are left on the engine`);
   return { kind: 'loop', round, ...stats };
 }
-
-/** Someone else used the machine or the engine noticeably during the run. */
-const isNoisy = (m: RunStats): boolean => m.foreignContainers > 0 || (m.otherCpuMs ?? 0) > 0.05 * (m.machineCpuMs ?? Number.POSITIVE_INFINITY);
 
 function describe(m: Measurement): string[] {
   return [

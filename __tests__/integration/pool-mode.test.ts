@@ -5,6 +5,7 @@ import { buildImage } from '../../examples/images.js';
 import { MONTE_CARLO, SHELL_IMAGE, describeEngine, docker, packageContainers, sampleRunning, useEngineSuite } from '../helpers/engine.js';
 
 const NO_SLEEP_IMAGE = 'docker-sim-manager/test-no-sleep:latest';
+const NO_SH_IMAGE = 'docker-sim-manager/test-no-sh:latest';
 
 /** The worker containers of this process, running or not. */
 async function workers(): Promise<string[]> {
@@ -101,7 +102,7 @@ describeEngine("executionMode 'pool' against a real Docker engine", () => {
     expect(seen).toEqual(['0', '1', '0', '1', '0']);
   });
 
-  test('an image that cannot keep a worker alive, or a read-only root, fails the run before any job with a clear error', async () => {
+  test('an image that cannot keep a worker alive, has no shell, or a read-only root fails the run before any job with a clear error', async () => {
     await buildImage({ tag: NO_SLEEP_IMAGE, dockerfile: `FROM ${SHELL_IMAGE}\nRUN ["/bin/rm", "/bin/sleep"]\n`, docker });
     const noSleep = new DockerSimManager({ image: NO_SLEEP_IMAGE, maxWorkers: 2, dataDirectory: path.join(data.dir, 'a'), executionMode: 'pool', defaults: { network: 'none' } });
     noSleep.addSimJob({ name: 'never', command: ['echo hi'] });
@@ -122,7 +123,13 @@ describeEngine("executionMode 'pool' against a real Docker engine", () => {
 
     const strict = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: path.join(data.dir, 'c'), executionMode: 'pool', defaults: { security: 'strict' } });
     strict.addSimJob({ name: 'never', command: ['echo hi'] });
-    await expect(strict.startComputation()).rejects.toThrow(/read-only root file system \(readOnlyRootfs or security: 'strict'\) cannot be used in pool mode/);
+    await expect(strict.startComputation()).rejects.toThrow(/Read-only file system\. The image needs .*a writable root file system/);
+
+    // No shell: the mount path cannot be repointed per job (a distroless image, say).
+    await buildImage({ tag: NO_SH_IMAGE, dockerfile: `FROM ${SHELL_IMAGE}\nRUN ["/bin/busybox", "rm", "/bin/sh"]\n`, docker });
+    const noSh = new DockerSimManager({ image: NO_SH_IMAGE, maxWorkers: 1, dataDirectory: path.join(data.dir, 'd'), executionMode: 'pool', defaults: { network: 'none' } });
+    noSh.addSimJob({ name: 'never', command: ['echo hi'] });
+    await expect(noSh.startComputation()).rejects.toThrow(/\/bin\/sh.*The image needs \/bin\/sh, mkdir, chmod, rm and ln/);
     expect(await workers()).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import { packTemplates, type PackOwner, type ResolvedTemplate } from '../archive
 import type { ContainerRuntime, ExecSpec } from '../runtime/container-runtime.js';
 import { LogSink, type LogFiles, type OutputStreamName } from '../job/log-sink.js';
 import { asJobError, watchLimits, type ContainerJobOutcome } from '../job/run-container-job.js';
-import { POOL_DATA_MOUNT, mountLinkTar, type Worker, type WorkerPool } from './worker-pool.js';
+import { POOL_DATA_MOUNT, jobCommand, type Worker, type WorkerPool } from './worker-pool.js';
 
 /** Everything one attempt of a job needs in pool mode. */
 export interface ExecJobExecution {
@@ -20,6 +20,7 @@ export interface ExecJobExecution {
   /** The job's folder name under the data directory, as the worker sees it under POOL_DATA_MOUNT. */
   folderName: string;
   mountPath: string;
+  /** The argv a fresh container would run, with the job's env, user and working directory. */
   exec: ExecSpec;
   templates: readonly ResolvedTemplate[];
   owner: PackOwner;
@@ -85,8 +86,6 @@ export async function runExecJob(execution: ExecJobExecution): Promise<Container
     stage = 'place the templates';
     await writeHostTemplates(execution.templates.filter((t) => underMount(t, execution.mountPath)), execution.mountPath, execution.outputDir);
     const inContainer = execution.templates.filter((t) => !underMount(t, execution.mountPath));
-    stage = 'point the mount path at the job folder';
-    await runtime.putArchive(current.id, '/', mountLinkTar(execution.mountPath, `${POOL_DATA_MOUNT}/${execution.folderName}`));
     if (inContainer.length > 0) {
       stage = 'copy templates into the worker';
       await runtime.putArchive(current.id, '/', packTemplates(inContainer, execution.owner));
@@ -94,7 +93,7 @@ export async function runExecJob(execution: ExecJobExecution): Promise<Container
     if (signal.aborted) return outcome('cancelled', new JobCancelledError(execution.jobName));
 
     stage = 'start the job in its worker';
-    const execId = await runtime.createExec(current.id, execution.exec);
+    const execId = await runtime.createExec(current.id, { ...execution.exec, cmd: jobCommand(`${POOL_DATA_MOUNT}/${execution.folderName}`, execution.exec.cmd) });
     const output = await runtime.startExec(execId);
     startedAt = new Date();
     execution.onStarted(current.id);

@@ -1,5 +1,3 @@
-import tarStream from 'tar-stream';
-import type { Readable } from 'node:stream';
 import { ValidationError } from '../errors/validation-error.js';
 import type { ContainerRuntime, ContainerSpec } from '../runtime/container-runtime.js';
 import { LABELS } from '../manager/labels.js';
@@ -28,12 +26,25 @@ export interface WorkerPoolOptions {
   scheduleRemoval(id: string): void;
 }
 
-/** A tar stream with one entry: `mountPath` as a link to `target` (links are created, never followed). */
-export function mountLinkTar(mountPath: string, target: string): Readable {
-  const pack = tarStream.pack();
-  pack.entry({ name: mountPath.replace(/^\/+/, ''), type: 'symlink', linkname: target, mode: 0o777 });
-  pack.finalize();
-  return pack as unknown as Readable;
+/** The link the mount path points to in a worker; each job points it at its own folder. */
+export const POOL_LINK = '/.docker-sim-manager-link/current';
+
+/** Run once per worker, as root, with the mount path as $1. */
+const SETUP_SCRIPT = [
+  'set -e',
+  'mkdir -p /.docker-sim-manager-link',
+  'chmod 777 /.docker-sim-manager-link',
+  'rm -rf "$1"',
+  'mkdir -p "${1%/*}/"',
+  `ln -s ${POOL_LINK} "$1"`,
+].join('; ');
+
+/** Points the worker's link at the job folder ($1), then becomes the job's own argv (same pid, same signals). */
+const JOB_SCRIPT = `ln -sfn "$1" ${POOL_LINK} || { echo "docker-sim-manager: cannot point the mount path at $1" >&2; exit 125; }; shift; exec "$@"`;
+
+/** The exec argv of a job in a worker: the link switch, then exactly the argv a fresh container would run. */
+export function jobCommand(folderInWorker: string, argv: readonly string[]): string[] {
+  return ['/bin/sh', '-c', JOB_SCRIPT, 'dsim-job', folderInWorker, ...argv];
 }
 
 /**
@@ -87,22 +98,40 @@ export class WorkerPool {
     return { id, slot, jobsRun: 0 };
   }
 
+  /**
+   * Sets the worker up, as root: `mountPath` becomes a link to POOL_LINK, a link each job repoints at its own
+   * folder (see jobCommand). This needs a shell, mkdir, chmod, rm and ln in the image, and a writable root
+   * file system; failing that, or a keep-alive process that died, is reported here, before any job.
+   */
   private async check(id: string, spec: ContainerSpec): Promise<void> {
     const { runtime, mountPath } = this.options;
-    // A keep-alive command that does not work in the image exits at once.
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    const state = await runtime.inspectContainer(id);
-    if (!state?.isRunning) throw this.keepAliveError(spec, `it exited at once (exit code ${state?.exitCode ?? '?'})`);
+    let output = '';
+    let exitCode: number | null = null;
     try {
-      await runtime.putArchive(id, '/', mountLinkTar(mountPath, `${POOL_DATA_MOUNT}/.probe`));
+      const execId = await runtime.createExec(id, { cmd: ['/bin/sh', '-c', SETUP_SCRIPT, 'dsim-setup', mountPath], env: {}, user: '0' });
+      const stream = await runtime.startExec(execId);
+      const collect = (readable: NodeJS.ReadableStream): Promise<void> =>
+        new Promise((resolve) => {
+          readable.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          readable.once('end', resolve);
+          readable.once('close', resolve);
+          readable.once('error', () => resolve());
+        });
+      await Promise.all([collect(stream.stdout), collect(stream.stderr)]);
+      exitCode = (await runtime.inspectExec(execId)).exitCode;
     } catch (error) {
-      throw new ValidationError(
-        'executionMode',
-        'pool',
-        `executionMode 'pool' points ${mountPath} at each job's folder by replacing it with a link before every job, but the worker refused it: ${(error as Error).message}. A read-only root file system (readOnlyRootfs or security: 'strict') cannot be used in pool mode; use executionMode 'container'.`,
-        { cause: error },
-      );
+      const state = await runtime.inspectContainer(id).catch(() => undefined);
+      if (!state?.isRunning) throw this.keepAliveError(spec, `it exited at once (exit code ${state?.exitCode ?? '?'})`, error);
+      output = (error as Error).message;
     }
+    if (exitCode === 0) return;
+    const state = await runtime.inspectContainer(id).catch(() => undefined);
+    if (!state?.isRunning) throw this.keepAliveError(spec, `it exited at once (exit code ${state?.exitCode ?? '?'})`);
+    throw new ValidationError(
+      'executionMode',
+      'pool',
+      `executionMode 'pool' points ${mountPath} at each job's folder through a link that every job repoints with /bin/sh and ln, but setting that up in a worker of image ${spec.image} failed${exitCode === null ? '' : ` (exit code ${exitCode})`}: ${output.trim() || 'no output'}. The image needs /bin/sh, mkdir, chmod, rm and ln (any busybox, alpine, debian or python image has them) and a writable root file system (not readOnlyRootfs or security: 'strict'); otherwise use executionMode 'container'.`,
+    );
   }
 
   private keepAliveError(spec: ContainerSpec, what: string, cause?: unknown): ValidationError {

@@ -339,10 +339,14 @@ export class InMemoryRuntime implements ContainerRuntime {
     if (!exec) throw new EngineError('start process', `No such exec instance: ${execId}`, { statusCode: 404 });
     const { container } = exec;
     // The behaviour sees the exec as the container a fresh run would have made: its argv, env, user, folder.
-    const behaviour =
-      this.options.behaviour?.({
+    // The manager's own wrappers (see pool/worker-pool.ts): the worker setup always works, a job is its argv.
+    const [, , , marker, , ...argv] = exec.spec.cmd;
+    const isSetup = marker === 'dsim-setup';
+    const behaviour = isSetup
+      ? {}
+      : this.options.behaviour?.({
         ...container.spec,
-        cmd: exec.spec.cmd,
+        cmd: marker === 'dsim-job' ? argv : exec.spec.cmd,
         env: { ...container.spec.env, ...exec.spec.env },
         ...(exec.spec.user === undefined ? {} : { user: exec.spec.user }),
         ...(exec.spec.workingDir === undefined ? {} : { workingDir: exec.spec.workingDir }),
