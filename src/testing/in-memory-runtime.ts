@@ -127,7 +127,7 @@ export class InMemoryRuntime implements ContainerRuntime {
     return [...this.containers.values(), ...this.removed].find((c) => c.spec.name === name)?.archives ?? [];
   }
 
-  private readonly removed: FakeContainer[] = [];
+  private readonly removed: Array<Pick<FakeContainer, 'spec' | 'archives'>> = [];
 
   async ping(): Promise<void> {
     this.calls.push('ping');
@@ -320,7 +320,8 @@ export class InMemoryRuntime implements ContainerRuntime {
     if (!container) return;
     if (container.state === 'running') this.exit(container, 137, false);
     this.containers.delete(containerId);
-    this.removed.push(container);
+    // Kept for archivesOf(); its streams and logs are let go, so long runs stay small.
+    this.removed.push({ spec: container.spec, archives: container.archives });
   }
 
   async createExec(containerId: string, spec: ExecSpec): Promise<string> {
