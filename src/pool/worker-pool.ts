@@ -59,17 +59,23 @@ export class WorkerPool {
   constructor(private readonly options: WorkerPoolOptions) {}
 
   /**
-   * Starts every worker and checks, on each, that the image supports the mechanism: the keep-alive process
-   * stays up, and the mount path can be replaced by a link into the data directory. Rejects with a
-   * `ValidationError` (and removes what it made) when it cannot.
+   * Starts every worker, each checked for the mechanism (the keep-alive process stays up, the mount path link
+   * can be set up). Resolves as soon as the first one is ready: the image supports pool mode, and jobs can start
+   * while the others finish starting. Rejects with a `ValidationError` (and removes what it made) when the
+   * first worker to finish failed.
    */
   async start(): Promise<void> {
-    for (let slot = 0; slot < this.options.size; slot++) this.workers.set(slot, this.create(slot));
-    const results = await Promise.allSettled(this.workers.values());
-    const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failure) {
+    // All at once (started one after the other, jobs would compete with the rest for the engine).
+    for (let slot = 0; slot < this.options.size; slot++) {
+      const worker = this.create(slot);
+      worker.catch(() => undefined); // a later failure surfaces when its slot is acquired
+      this.workers.set(slot, worker);
+    }
+    try {
+      await Promise.race(this.workers.values());
+    } catch (error) {
       await this.close();
-      throw failure.reason;
+      throw error;
     }
   }
 
@@ -143,13 +149,18 @@ export class WorkerPool {
     );
   }
 
-  /** The worker of a slot, once it runs. */
-  acquire(slot: number): Promise<Worker> {
-    let worker = this.workers.get(slot);
-    if (!worker) {
-      worker = this.create(slot);
-      this.workers.set(slot, worker);
+  /** The worker of a slot, once it runs; one that failed to start is tried once more. */
+  async acquire(slot: number): Promise<Worker> {
+    const current = this.workers.get(slot);
+    if (current) {
+      try {
+        return await current;
+      } catch {
+        // made again below
+      }
     }
+    const worker = this.create(slot);
+    this.workers.set(slot, worker);
     return worker;
   }
 
