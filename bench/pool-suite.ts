@@ -77,7 +77,7 @@ async function schedulerCost(): Promise<{ jobsPerSecond: number; peakRssBytes: n
   try {
     const rss = startRssSampler(20);
     const { value: summary, wallMs } = await timed(async () => {
-      const runtime = new InMemoryRuntime({ images: { 'sim:latest': {} } });
+      const runtime = new InMemoryRuntime({ images: { 'sim:latest': {} }, keepHistory: false });
       const manager = new DockerSimManager({ image: 'sim', dataDirectory, maxWorkers: WORKERS, runtime });
       for (let i = 0; i < SCHEDULER_JOBS; i++) manager.addSimJob({ name: `j${i}`, command: ['-r', String(i)] });
       return manager.startComputation();
@@ -88,6 +88,19 @@ async function schedulerCost(): Promise<{ jobsPerSecond: number; peakRssBytes: n
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
+}
+
+/** `npm run bench -- scheduler`: only the scheduler's cost, without the engine runs. */
+export async function schedulerSuite(): Promise<void> {
+  console.log(`suite scheduler: ${SCHEDULER_JOBS} jobs through the in-memory runtime, ${WORKERS} workers`);
+  const scheduler = await schedulerCost();
+  printTable(
+    ['figure', 'value', 'target'],
+    [
+      ['jobs per second', `${Math.round(scheduler.jobsPerSecond)} (${formatSeconds(scheduler.wallMs)})`, '> 20000'],
+      ['peak RSS (20 ms samples)', formatMiB(scheduler.peakRssBytes), '< 150 MB'],
+    ],
+  );
 }
 
 export async function poolSuite(): Promise<void> {

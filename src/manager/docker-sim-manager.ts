@@ -87,6 +87,8 @@ const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, j
 /** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
 const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
+/** Jobs whose inputs are checked (and spec hashed) at once before a run. */
+const PREPARE_CONCURRENCY = 32;
 const OWNER_START = processStartTime(process.pid);
 
 /** How many jobs a run will really start (resume skips some). */
@@ -307,13 +309,15 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     // Everything that can be wrong with the input is found before the engine is touched.
     await checkDataDirectory(config.dataDirectory);
     const owner = this.containerOwner();
-    const prepared = await Promise.all(jobs.map((job) => this.prepare(job, owner)));
+    // Bounded: a sweep of 100,000 jobs must not have 100,000 folder checks in flight at once.
+    const checks = pLimit(PREPARE_CONCURRENCY);
+    const prepared = await Promise.all(jobs.map((job) => checks(() => this.prepare(job, owner))));
     await runtime.ping();
     await this.removeOrphans();
     const image = await this.resolveImage();
     const hashes = await Promise.all(
       prepared.map((item) =>
-        specHash({ imageId: image.info.id, entrypoint: item.spec.entrypoint, cmd: item.spec.cmd, env: item.spec.env, workingDir: item.spec.workingDir, templates: item.templates }),
+        checks(() => specHash({ imageId: image.info.id, entrypoint: item.spec.entrypoint, cmd: item.spec.cmd, env: item.spec.env, workingDir: item.spec.workingDir, templates: item.templates })),
       ),
     );
     const manifestFile = manifestPath(config.dataDirectory);

@@ -45,6 +45,11 @@ export interface InMemoryRuntimeOptions {
   behaviour?: (spec: ContainerSpec) => InMemoryBehaviour;
   /** Make an operation fail, e.g. `{ start: (spec) => spec.name.endsWith('-J3') }`. */
   failOn?: Partial<Record<'create' | 'start' | 'putArchive', (spec: ContainerSpec) => boolean>>;
+  /**
+   * Record every container and call (`created`, `calls`, `execs`, `archivesOf`). Turn it off for long runs,
+   * such as benchmarks of 100,000 jobs, where the records would be most of the memory. @default true
+   */
+  keepHistory?: boolean;
   /** `ping()` rejects with this, to simulate an unreachable engine. */
   unreachable?: Error;
   /** Decides whether the registry accepts credentials (`checkAuth`). @default accept all */
@@ -129,8 +134,12 @@ export class InMemoryRuntime implements ContainerRuntime {
 
   private readonly removed: Array<Pick<FakeContainer, 'spec' | 'archives'>> = [];
 
+  private record(call: string): void {
+    if (this.options.keepHistory !== false) this.calls.push(call);
+  }
+
   async ping(): Promise<void> {
-    this.calls.push('ping');
+    this.record('ping');
     if (this.options.unreachable) throw this.options.unreachable;
   }
 
@@ -139,12 +148,12 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async inspectImage(reference: string): Promise<ImageInfo | undefined> {
-    this.calls.push('inspectImage');
+    this.record('inspectImage');
     return this.images.get(reference) ?? [...this.images.values()].find((i) => i.id === reference);
   }
 
   async pullImage(reference: string, options?: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void }): Promise<void> {
-    this.calls.push('pull');
+    this.record('pull');
     this.pulls++;
     if (options?.credentials) this.credentialsSentTo.push(options.credentials.serveraddress);
     const found = this.options.registry?.[reference];
@@ -154,20 +163,20 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }> {
-    this.calls.push('checkAuth');
+    this.record('checkAuth');
     this.credentialsSentTo.push(credentials.serveraddress);
     return this.options.acceptsCredentials?.(credentials) === false ? { isAccepted: false, message: 'unauthorized: incorrect username or password' } : { isAccepted: true };
   }
 
   async saveImage(reference: string): Promise<Readable> {
-    this.calls.push('saveImage');
+    this.record('saveImage');
     const image = this.images.get(reference);
     if (!image) throw new ImageNotFoundError(reference, `No such image: ${reference}`);
     return Readable.from([Buffer.from(JSON.stringify({ reference, image }))]);
   }
 
   async loadImage(tar: Readable): Promise<string[]> {
-    this.calls.push('loadImage');
+    this.record('loadImage');
     const chunks: Buffer[] = [];
     for await (const chunk of tar) chunks.push(chunk as Buffer);
     const { reference, image } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { reference: string; image: ImageInfo };
@@ -176,7 +185,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async createContainer(spec: ContainerSpec): Promise<string> {
-    this.calls.push('create');
+    this.record('create');
     if (![...this.images.values()].some((i) => i.id === spec.image) && !this.images.has(spec.image)) {
       throw new ImageNotFoundError(spec.image, `No such image: ${spec.image}`);
     }
@@ -185,7 +194,7 @@ export class InMemoryRuntime implements ContainerRuntime {
       throw new EngineError('create container', `Conflict: the container name ${spec.name} is already in use`, { statusCode: 409 });
     }
     const id = `fake${String(this.nextId++).padStart(60, '0')}`;
-    this.created.push(spec);
+    if (this.options.keepHistory !== false) this.created.push(spec);
     this.containers.set(id, {
       id,
       spec,
@@ -210,7 +219,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async putArchive(containerId: string, _path: string, tar: Readable): Promise<void> {
-    this.calls.push('putArchive');
+    this.record('putArchive');
     const container = this.get(containerId);
     const chunks: Buffer[] = [];
     for await (const chunk of tar) chunks.push(chunk as Buffer);
@@ -219,7 +228,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async getArchive(containerId: string, path: string): Promise<Readable | undefined> {
-    this.calls.push('getArchive');
+    this.record('getArchive');
     const container = this.get(containerId);
     const prefix = path.replace(/\/+$/, '');
     const files = Object.entries(container.behaviour.files ?? {}).filter(([file]) => file === prefix || file.startsWith(`${prefix}/`));
@@ -233,7 +242,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async attach(containerId: string): Promise<ContainerOutput> {
-    this.calls.push('attach');
+    this.record('attach');
     const container = this.get(containerId);
     return {
       stdout: container.stdout,
@@ -246,7 +255,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async waitForExit(containerId: string): Promise<ExitWaiter> {
-    this.calls.push('wait');
+    this.record('wait');
     const container = this.get(containerId);
     let cancel = (): void => undefined;
     const exited = new Promise<{ exitCode: number }>((resolve) => {
@@ -260,7 +269,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async start(containerId: string): Promise<void> {
-    this.calls.push('start');
+    this.record('start');
     const container = this.get(containerId);
     if (this.options.failOn?.start?.(container.spec)) throw new EngineError('start container', `Docker engine failed to start ${container.spec.name}`);
     container.state = 'running';
@@ -296,46 +305,46 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async readLogs(containerId: string): Promise<{ stdout: Readable; stderr: Readable }> {
-    this.calls.push('logs');
+    this.record('logs');
     const container = this.get(containerId);
     return { stdout: Readable.from(container.logs.stdout), stderr: Readable.from(container.logs.stderr) };
   }
 
   async inspectContainer(containerId: string): Promise<ContainerState | undefined> {
-    this.calls.push('inspect');
+    this.record('inspect');
     const container = this.containers.get(containerId);
     if (!container) return undefined;
     return { isRunning: container.state === 'running', status: container.state, exitCode: container.exitCode, isOomKilled: container.isOomKilled };
   }
 
   async stop(containerId: string, _gracePeriodMs: number): Promise<void> {
-    this.calls.push('stop');
+    this.record('stop');
     const container = this.containers.get(containerId);
     if (container) this.exit(container, 143, false);
   }
 
   async remove(containerId: string): Promise<void> {
-    this.calls.push('remove');
+    this.record('remove');
     const container = this.containers.get(containerId);
     if (!container) return;
     if (container.state === 'running') this.exit(container, 137, false);
     this.containers.delete(containerId);
     // Kept for archivesOf(); its streams and logs are let go, so long runs stay small.
-    this.removed.push({ spec: container.spec, archives: container.archives });
+    if (this.options.keepHistory !== false) this.removed.push({ spec: container.spec, archives: container.archives });
   }
 
   async createExec(containerId: string, spec: ExecSpec): Promise<string> {
-    this.calls.push('createExec');
+    this.record('createExec');
     const container = this.get(containerId);
     if (container.state !== 'running') throw new EngineError('create a process', `Container ${containerId} is not running`, { statusCode: 409 });
     const id = `exec${String(this.nextId++).padStart(60, '0')}`;
-    this.execs.push(spec);
+    if (this.options.keepHistory !== false) this.execs.push(spec);
     this.execsById.set(id, { id, container, spec, state: 'created', exitCode: null, stdout: new PassThrough(), stderr: new PassThrough() });
     return id;
   }
 
   async startExec(execId: string): Promise<ContainerOutput> {
-    this.calls.push('startExec');
+    this.record('startExec');
     const exec = this.execsById.get(execId);
     if (!exec) throw new EngineError('start process', `No such exec instance: ${execId}`, { statusCode: 404 });
     const { container } = exec;
@@ -373,12 +382,14 @@ export class InMemoryRuntime implements ContainerRuntime {
     exec.stderr.end();
     this.execsById.delete(exec.id);
     this.endedExecs.set(exec.id, exitCode);
+    // Only the newest exit codes are kept: inspectExec comes right after the end.
+    if (this.endedExecs.size > 1000) this.endedExecs.delete(this.endedExecs.keys().next().value ?? '');
   }
 
   private readonly endedExecs = new Map<string, number | null>();
 
   async inspectExec(execId: string): Promise<ExecState> {
-    this.calls.push('inspectExec');
+    this.record('inspectExec');
     const exec = this.execsById.get(execId);
     if (exec) return { isRunning: exec.state === 'running', exitCode: exec.exitCode };
     if (this.endedExecs.has(execId)) return { isRunning: false, exitCode: this.endedExecs.get(execId) ?? null };
@@ -386,7 +397,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   }
 
   async listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]> {
-    this.calls.push('list');
+    this.record('list');
     return [...this.containers.values()]
       .filter((c) => Object.entries(labels).every(([k, v]) => (v === undefined ? k in c.spec.labels : c.spec.labels[k] === v)))
       .map((c) => ({ id: c.id, name: c.spec.name, state: c.state, labels: c.spec.labels, createdAt: 0 }));
