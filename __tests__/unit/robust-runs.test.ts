@@ -655,7 +655,9 @@ describe('stopping a run early', () => {
     expect(runtime.existing).toEqual([]);
 
     const records = await readManifest(manifestPath(path.join(tmp, 'data')));
-    expect(records.map((r) => [r.job, r.status, r.attempts, r.slot, r.startedAt === null, r.error?.code])).toEqual([
+    // One line per job; the order follows when each ended (queued jobs end the moment the run is cancelled).
+    const lines = records.map((r) => [r.job, r.status, r.attempts, r.slot, r.startedAt === null, r.error?.code]);
+    expect(lines.sort((x, y) => String(x[0]).localeCompare(String(y[0])))).toEqual([
       ['A', 'cancelled', 1, 0, false, 'E_JOB_CANCELLED'],
       ['B', 'cancelled', 0, null, true, 'E_JOB_CANCELLED'],
       ['C', 'cancelled', 0, null, true, 'E_JOB_CANCELLED'],
@@ -731,6 +733,7 @@ describe('resume', () => {
         finishedAt: result.finishedAt.toISOString(),
         durationMs: result.durationMs,
         slot: record.slot,
+        engine: 'default',
         outputDir: path.join(dataDirectory(), `job_${result.name}`),
         ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
       };

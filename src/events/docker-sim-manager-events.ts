@@ -19,7 +19,8 @@ export interface DockerSimManagerEvents {
   'image:pull-progress': (payload: { image: string; status: string; layer?: string; current?: number; total?: number }) => void;
   'image:ready': (payload: { image: string; id: string; digest: string | null; digests: readonly string[]; wasPulled: boolean }) => void;
   'job:queued': (payload: { job: SimJob }) => void;
-  'job:started': (payload: { job: SimJob; containerId: string; attempt: number }) => void;
+  /** `engine` is the name of the engine that runs it (`'default'` with a single engine). */
+  'job:started': (payload: { job: SimJob; containerId: string; attempt: number; engine: string }) => void;
   /** A job wrote nothing for `inactivityTimeoutMs`; it is stopped next and fails with `JobStalledError`. */
   'job:stalled': (payload: { job: SimJob; attempt: number; silentMs: number; inactivityTimeoutMs: number }) => void;
   /**

@@ -34,6 +34,8 @@ export interface JobResult {
   imageId: string;
   /** The image's repo digest (`repo@sha256:...`) when it came from a registry; null for a locally built image. */
   imageDigest: string | null;
+  /** The name of the engine that ran the last attempt (`'default'` with a single engine); null when it never ran. */
+  engine: string | null;
   /** Why the job failed or was cancelled. */
   error?: DockerSimError;
 }

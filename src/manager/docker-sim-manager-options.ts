@@ -68,6 +68,23 @@ export interface DockerSimManagerOptions {
   recycleAfter?: number;
   /** Pool mode: the command that keeps a worker alive (run under tini). @default ['sleep', 'infinity'] */
   poolKeepAlive?: readonly string[];
+  /**
+   * Several engines at once, instead of `docker`, `runtime` and `maxWorkers`: each job goes to an engine with a
+   * free slot. The image must be the same (id or repo digest) on every engine.
+   */
+  engines?: readonly EngineOptions[];
+}
+
+/** One engine of a multi-engine manager. */
+export interface EngineOptions {
+  /** Names the engine in results, events and the manifest. */
+  name: string;
+  /** A dockerode instance or dockerode options. @default DOCKER_HOST, else the local socket */
+  docker?: DockerConnection;
+  /** Another container runtime (tests); overrides `docker`. */
+  runtime?: ContainerRuntime;
+  /** How many jobs this engine runs at once. */
+  maxWorkers: number;
 }
 
 /** How jobs run: a fresh container each, or processes in reused worker containers. */
@@ -92,9 +109,11 @@ export interface NormalizedManagerOptions {
   executionMode: ExecutionMode;
   recycleAfter: number | undefined;
   poolKeepAlive: string[];
+  /** The engines, by name and capacity; one named 'default' when `engines` was not given. */
+  engines: Array<{ name: string; maxWorkers: number }>;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -133,6 +152,29 @@ function normalizeDefaults(defaults: JobSettings): NormalizedSettings {
   return normalizeSettings(defaults, 'defaults.');
 }
 
+function normalizeEngines(options: DockerSimManagerOptions): Array<{ name: string; maxWorkers: number }> {
+  const { engines } = options;
+  if (engines === undefined) return [{ name: 'default', maxWorkers: options.maxWorkers ?? os.availableParallelism() }];
+  for (const key of ['docker', 'runtime', 'maxWorkers'] as const) {
+    if (options[key] !== undefined) {
+      throw new ValidationError(key, options[key], `\`${key}\` cannot be combined with \`engines\`: give each engine its own \`docker\` and \`maxWorkers\`.`);
+    }
+  }
+  if (!Array.isArray(engines) || engines.length === 0) fail('engines', engines, 'a non-empty list of { name, docker, maxWorkers }');
+  const names = new Set<string>();
+  return engines.map((engine: unknown, i) => {
+    const e = engine as Partial<EngineOptions> | null;
+    if (typeof e !== 'object' || e === null) fail(`engines[${i}]`, engine, 'an object { name, docker, maxWorkers }');
+    if (typeof e.name !== 'string' || !/^[\w.-]{1,64}$/.test(e.name)) fail(`engines[${i}].name`, e.name, "a name of letters, digits, '_', '.' or '-'");
+    if (names.has(e.name)) throw new ValidationError(`engines[${i}].name`, e.name, `Two engines are named '${e.name}'; engine names must be unique.`);
+    names.add(e.name);
+    if (typeof e.maxWorkers !== 'number' || !Number.isInteger(e.maxWorkers) || e.maxWorkers < 1) fail(`engines[${i}].maxWorkers`, e.maxWorkers, 'an integer >= 1');
+    const unknown = Object.keys(e).find((key) => !['name', 'docker', 'runtime', 'maxWorkers'].includes(key));
+    if (unknown !== undefined) throw new ValidationError(`engines[${i}].${unknown}`, (e as Record<string, unknown>)[unknown], `Unknown engine option \`${unknown}\`; use name, docker, runtime or maxWorkers.`);
+    return { name: e.name, maxWorkers: e.maxWorkers };
+  });
+}
+
 /** Validates the manager's options synchronously; nothing is created. */
 export function normalizeManagerOptions(options: DockerSimManagerOptions): NormalizedManagerOptions {
   if (typeof options !== 'object' || options === null) fail('options', options, 'an object');
@@ -143,7 +185,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   const { image, tag, maxWorkers = os.availableParallelism(), dataDirectory, mountPath = '/mnt/data', pullPolicy = 'missing' } = options;
   if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) fail('image', image, "an image reference like 'ghcr.io/me/sim:1.0'");
   if (tag !== undefined && (typeof tag !== 'string' || !/^[\w][\w.-]{0,127}$/.test(tag))) fail('tag', tag, "a tag like 'latest' or '1.2'");
-  if (typeof maxWorkers !== 'number' || !Number.isInteger(maxWorkers) || maxWorkers < 1) fail('maxWorkers', maxWorkers, 'an integer >= 1');
+  if (options.engines === undefined && (typeof maxWorkers !== 'number' || !Number.isInteger(maxWorkers) || maxWorkers < 1)) fail('maxWorkers', maxWorkers, 'an integer >= 1');
   if (typeof dataDirectory !== 'string' || dataDirectory.trim() === '') fail('dataDirectory', dataDirectory, 'a host folder path');
   if (typeof mountPath !== 'string' || !mountPath.startsWith('/') || mountPath === '/') fail('mountPath', mountPath, "an absolute container path other than '/', like '/mnt/data'");
   if (!PULL_POLICIES.includes(pullPolicy)) fail('pullPolicy', pullPolicy, "'always', 'missing' or 'never'");
@@ -174,9 +216,10 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   if (!Array.isArray(poolKeepAlive) || poolKeepAlive.length === 0 || poolKeepAlive.some((arg) => typeof arg !== 'string')) {
     fail('poolKeepAlive', poolKeepAlive, "a non-empty list of strings, like ['sleep', 'infinity']");
   }
+  const engines = normalizeEngines(options);
   return {
     imageReference: imageReference(image, tag),
-    maxWorkers,
+    maxWorkers: engines.reduce((sum, engine) => sum + engine.maxWorkers, 0),
     dataDirectory: path.resolve(dataDirectory),
     mountPath: path.posix.normalize(mountPath).replace(/\/$/, ''),
     pullPolicy,
@@ -191,5 +234,6 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     executionMode,
     recycleAfter,
     poolKeepAlive: [...poolKeepAlive],
+    engines,
   };
 }

@@ -19,6 +19,7 @@ import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, ty
 import { specHash } from '../manifest/spec-hash.js';
 import { setLongTimeout } from '../util/long-timeout.js';
 import { WorkerPool } from '../pool/worker-pool.js';
+import { EngineScheduler, type EngineSlot } from './engine-scheduler.js';
 import { runExecJob } from '../pool/run-exec-job.js';
 import { processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
@@ -67,18 +68,39 @@ interface ActiveRun {
   signals: number;
 }
 
+/** One engine of the manager. */
+interface EngineHandle {
+  name: string;
+  runtime: ContainerRuntime;
+  maxWorkers: number;
+}
+
+/** A job prepared for each kind of engine it may meet: local (bind mounts) and remote (copy mode). */
+interface JobPlan {
+  job: SimJob;
+  /** By `runtime.isLocal`; a job that cannot run on one kind has no entry for it. */
+  variants: Map<boolean, PreparedJob>;
+  /** Any variant, for what they share (settings, spec hash inputs, folders). */
+  first: PreparedJob;
+}
+
 /** What every job of a run shares. */
 interface RunContext {
   runId: string;
-  image: string;
+  /** Per engine: what containers are created from (the pinned image id, or the reference). */
+  images: string[];
   imageId: string;
   imageDigest: string | null;
   signal: AbortSignal;
-  scheduleRemoval(id: string): void;
+  scheduleRemoval(runtime: ContainerRuntime, id: string): void;
   manifest: ManifestWriter;
   imageInfo: ImageInfo;
-  /** The workers, in executionMode 'pool'. */
-  pool?: WorkerPool;
+  /** Per engine index, the workers, in executionMode 'pool'. */
+  pools: Map<number, WorkerPool>;
+  scheduler: EngineScheduler;
+  /** Per engine index, the global number of its slot 0 (for the manifest and the report's lanes). */
+  slotOffsets: number[];
+  capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>;
   /** A job failed for good (after its retries). */
   onFailed(): void;
 }
@@ -92,7 +114,7 @@ const PREPARE_CONCURRENCY = 32;
 const OWNER_START = processStartTime(process.pid);
 
 /** How many jobs a run will really start (resume skips some). */
-function toRunCount(prepared: readonly PreparedJob[], previous: ReadonlyMap<string, ManifestRecord>, hashes: readonly string[]): number {
+function toRunCount(prepared: ReadonlyArray<{ job: SimJob }>, previous: ReadonlyMap<string, ManifestRecord>, hashes: readonly string[]): number {
   return prepared.filter((item, i) => {
     const last = previous.get(item.job.name);
     return !(last?.status === 'succeeded' && last.specHash === hashes[i]);
@@ -150,26 +172,36 @@ const WAIT_CHECK_INTERVAL_MS = 15_000;
 export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   /** The validated options. */
   readonly config: Readonly<NormalizedManagerOptions>;
-  private readonly runtime: ContainerRuntime;
+  /** The engines jobs run on (one unless `engines` was given). */
+  private readonly engines: EngineHandle[];
   private readonly authenticators: readonly RegistryAuthenticator[];
   private readonly jobs = new Map<string, SimJob>();
   private activeRun: ActiveRun | undefined;
-  private engineRecovery: Promise<boolean> | undefined;
+  private readonly engineRecovery = new Map<ContainerRuntime, Promise<boolean>>();
 
   constructor(options: DockerSimManagerOptions) {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
     // Without an `auth` option, whatever `docker login` stored is used, as the docker CLI would.
     this.authenticators = this.config.authenticators ?? [new DockerConfigAuthenticator()];
-    try {
-      this.runtime = options.runtime ?? new DockerodeRuntime(options.docker);
-    } catch (error) {
-      const where = options.docker === undefined ? `DOCKER_HOST (${describeValue(process.env.DOCKER_HOST)})` : 'the `docker` option';
-      throw new ValidationError('docker', options.docker ?? process.env.DOCKER_HOST, `Cannot use ${where}: ${(error as Error).message}. Use unix:///path/to/docker.sock, tcp://host:2376 or ssh://user@host.`, { cause: error });
-    }
+    const given = options.engines ?? [{ name: 'default', docker: options.docker, runtime: options.runtime, maxWorkers: this.config.maxWorkers }];
+    this.engines = given.map((engine, i) => {
+      try {
+        return { name: engine.name, runtime: engine.runtime ?? new DockerodeRuntime(engine.docker), maxWorkers: this.config.engines[i]?.maxWorkers ?? 1 };
+      } catch (error) {
+        const field = options.engines ? `engines[${i}].docker` : 'docker';
+        const where = engine.docker === undefined ? `DOCKER_HOST (${describeValue(process.env.DOCKER_HOST)})` : `\`${field}\``;
+        throw new ValidationError(field, engine.docker ?? process.env.DOCKER_HOST, `Cannot use ${where}: ${(error as Error).message}. Use unix:///path/to/docker.sock, tcp://host:2376 or ssh://user@host.`, { cause: error });
+      }
+    });
   }
 
-  /** Where the engine is, e.g. `unix:///var/run/docker.sock`. */
+  /** The first engine's runtime: the only one unless `engines` was given. */
+  private get runtime(): ContainerRuntime {
+    return (this.engines[0] as EngineHandle).runtime;
+  }
+
+  /** Where the engine is, e.g. `unix:///var/run/docker.sock` (the first engine's, with `engines`). */
   get endpoint(): string {
     return this.runtime.endpoint;
   }
@@ -220,8 +252,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** Asks the registry (through the engine) to accept `credentials`; `RegistryAuthError` when it refuses. */
-  private async checkCredentials(registry: string, credentials: RegistryCredentials): Promise<void> {
-    const answer = await this.runtime.checkAuth(credentials);
+  private async checkCredentials(registry: string, credentials: RegistryCredentials, runtime: ContainerRuntime = this.runtime): Promise<void> {
+    const answer = await runtime.checkAuth(credentials);
     if (!answer.isAccepted) {
       throw new RegistryAuthError(
         registry,
@@ -294,8 +326,13 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   /** A second signal: remove the run's containers now and exit (130, as a shell reports SIGINT). */
   private async forceExit(run: ActiveRun): Promise<never> {
     if (run.runId !== undefined) {
-      const containers = await this.runtime.listContainers({ [LABELS.run]: run.runId }).catch(() => []);
-      await Promise.all(containers.map((container) => this.runtime.remove(container.id).catch(() => undefined)));
+      const runId = run.runId;
+      await Promise.all(
+        this.engines.map(async ({ runtime }) => {
+          const containers = await runtime.listContainers({ [LABELS.run]: runId }).catch(() => []);
+          await Promise.all(containers.map((container) => runtime.remove(container.id).catch(() => undefined)));
+        }),
+      );
     }
     process.exit(130);
   }
@@ -304,19 +341,23 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const started = Date.now();
     const { signal } = active.controller;
     const jobs = this.simJobs.filter((job) => job.status === 'pending');
-    const { config, runtime } = this;
+    const { config, engines } = this;
 
     // Everything that can be wrong with the input is found before the engine is touched.
     await checkDataDirectory(config.dataDirectory);
     const owner = this.containerOwner();
+    const localities = [...new Set(engines.map((engine) => engine.runtime.isLocal))];
     // Bounded: a sweep of 100,000 jobs must not have 100,000 folder checks in flight at once.
     const checks = pLimit(PREPARE_CONCURRENCY);
-    const prepared = await Promise.all(jobs.map((job) => checks(() => this.prepare(job, owner))));
-    await runtime.ping();
-    await this.removeOrphans();
-    const image = await this.resolveImage();
+    const plans = await Promise.all(jobs.map((job) => checks(() => this.plan(job, owner, localities))));
+    await Promise.all(engines.map((engine) => engine.runtime.ping()));
+    await Promise.all(engines.map((engine) => this.removeOrphans(engine)));
+    const images = await this.resolveImages();
+    const image = images[0] as { info: ImageInfo; wasPulled: boolean };
+    const capacities = await Promise.all(engines.map((engine) => engine.runtime.capacity?.().catch(() => undefined)));
+    for (const plan of plans) this.checkFits(plan, capacities);
     const hashes = await Promise.all(
-      prepared.map((item) =>
+      plans.map(({ first: item }) =>
         checks(() => specHash({ imageId: image.info.id, entrypoint: item.spec.entrypoint, cmd: item.spec.cmd, env: item.spec.env, workingDir: item.spec.workingDir, templates: item.templates })),
       ),
     );
@@ -326,42 +367,48 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const runId = randomUUID().replace(/-/g, '').slice(0, 12);
     active.runId = runId;
     const digest = this.digestOf(image.info);
-    // Pinned: every container is created from the image id resolved above, so a tag that moves mid-run changes nothing.
-    const runImage = config.pinDigest ? image.info.id : config.imageReference;
     await mkdir(config.dataDirectory, { recursive: true });
 
     const removals = new Set<Promise<void>>();
-    const scheduleRemoval = (containerId: string): void => {
+    const scheduleRemoval = (runtime: ContainerRuntime, containerId: string): void => {
       const removal = runtime
         .remove(containerId)
         .catch((error: unknown) => this.safeEmit('run:warning', { message: `Container ${containerId.slice(0, 12)} could not be removed: ${(error as Error).message}`, error }))
         .finally(() => removals.delete(removal));
       removals.add(removal);
     };
+    // Pinned: every container is created from the image id resolved above, so a tag that moves mid-run changes nothing.
+    const runImages = images.map((resolved) => (config.pinDigest ? resolved.info.id : config.imageReference));
     // Pool mode: the workers start (and the image is checked for the mechanism) before any job.
-    const pool = config.executionMode === 'pool' && toRunCount(prepared, previous, hashes) > 0 ? this.workerPool(runId, runImage, scheduleRemoval) : undefined;
-    if (pool) {
+    const pools = new Map<number, WorkerPool>();
+    if (config.executionMode === 'pool' && toRunCount(plans, previous, hashes) > 0) {
+      engines.forEach((engine, i) => pools.set(i, this.workerPool(engine, runId, runImages[i] ?? image.info.id, (id) => scheduleRemoval(engine.runtime, id))));
       try {
-        await pool.start();
+        await Promise.all([...pools.values()].map((pool) => pool.start()));
       } catch (error) {
+        await Promise.all([...pools.values()].map((pool) => pool.close()));
         while (removals.size > 0) await Promise.all(removals);
         throw error;
       }
     }
     this.safeEmit('run:started', { runId, jobs });
-    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: image.wasPulled });
+    this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: images.some((i) => i.wasPulled) });
     const manifest = new ManifestWriter(manifestFile);
     let failures = 0;
+    const offsets = engines.map((_, i) => engines.slice(0, i).reduce((sum, engine) => sum + engine.maxWorkers, 0));
     const context: RunContext = {
       runId,
-      image: runImage,
+      images: runImages,
       imageId: image.info.id,
       imageDigest: digest,
       signal,
       scheduleRemoval,
       manifest,
       imageInfo: image.info,
-      ...(pool ? { pool } : {}),
+      pools,
+      scheduler: new EngineScheduler(engines.map((engine) => engine.maxWorkers)),
+      slotOffsets: offsets,
+      capacities,
       onFailed: () => {
         failures += 1;
         if (config.failFast) this.stopRun(active, 'fail-fast');
@@ -369,39 +416,26 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       },
     };
 
-    const limit = pLimit(config.maxWorkers);
-    const freeSlots = Array.from({ length: config.maxWorkers }, (_, i) => config.maxWorkers - 1 - i);
-    const toRun: Array<{ item: PreparedJob; specHash: string }> = [];
+    const toRun: Array<{ plan: JobPlan; specHash: string }> = [];
     const skipped: JobResult[] = [];
-    prepared.forEach((item, index) => {
+    plans.forEach((plan, index) => {
       const hash = hashes[index] ?? '';
-      const last = previous.get(item.job.name);
-      if (last?.status === 'succeeded' && last.specHash === hash) skipped.push(this.skip(item, hash, last));
-      else toRun.push({ item, specHash: hash });
+      const last = previous.get(plan.job.name);
+      if (last?.status === 'succeeded' && last.specHash === hash) skipped.push(this.skip(plan.first, hash, last));
+      else toRun.push({ plan, specHash: hash });
     });
-    for (const { item } of toRun) {
-      item.job.transition('queued');
-      this.safeEmit('job:queued', { job: item.job });
+    for (const { plan } of toRun) {
+      plan.job.transition('queued');
+      this.safeEmit('job:queued', { job: plan.job });
     }
-    const ran = await Promise.all(
-      toRun.map(({ item, specHash: hash }) =>
-        limit(async () => {
-          const slot = freeSlots.pop() ?? 0;
-          try {
-            return await this.runJob(item, hash, slot, context);
-          } finally {
-            freeSlots.push(slot);
-          }
-        }),
-      ),
-    );
+    const ran = await Promise.all(toRun.map(({ plan, specHash: hash }) => this.runJob(plan, hash, context)));
     await manifest.close().catch((error: unknown) => this.safeEmit('run:warning', { message: `The run manifest ${manifestFile} could not be closed: ${(error as Error).message}`, error }));
-    await pool?.close();
+    await Promise.all([...pools.values()].map((pool) => pool.close()));
     while (removals.size > 0) await Promise.all(removals);
-    await this.removeLeftovers(runId);
+    await Promise.all(engines.map((engine) => this.removeLeftovers(engine, runId)));
 
     const byName = new Map([...ran, ...skipped].map((result) => [result.name, result]));
-    const results = prepared.map((item) => byName.get(item.job.name)).filter((result): result is JobResult => result !== undefined);
+    const results = plans.map((plan) => byName.get(plan.job.name)).filter((result): result is JobResult => result !== undefined);
     const count = (status: JobResult['status']): number => results.filter((r) => r.status === status).length;
     const summary: RunSummary = {
       runId,
@@ -447,31 +481,58 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       skippedEntries: [],
       imageId,
       imageDigest,
+      engine: null,
     };
   }
 
   /** Runs a job's attempts (one, plus retries) and records how it ended in the manifest. Never rejects. */
-  private async runJob(item: PreparedJob, hash: string, slot: number, run: RunContext): Promise<JobResult> {
-    const { job, settings } = item;
+  private async runJob(plan: JobPlan, hash: string, run: RunContext): Promise<JobResult> {
+    const { job, first } = plan;
+    const { settings } = first;
     const times: { firstStartedAt: Date | null } = { firstStartedAt: null };
     let attempt = 0;
     let retriesUsed = 0;
     let outcome: ContainerJobOutcome | undefined;
+    let item = first;
+    let place: { engine: EngineHandle; globalSlot: number } | undefined;
+    // The slot of the last attempt is held until the job's outcome is final (recorded, failFast applied), so a
+    // queued job never starts in the gap; a job about to be retried gives its slot back while it waits.
+    let held: EngineSlot | undefined;
     for (;;) {
       if (run.signal.aborted) {
         // Cancelled while waiting to be retried: it would have run again, so it is cancelled, not failed.
         if (outcome) outcome = { ...outcome, status: 'cancelled', error: new JobCancelledError(job.name) };
         break;
       }
+      const slot = await run.scheduler.acquire((engine) => this.canRunOn(plan, engine, run), run.signal);
+      if (slot === undefined) {
+        if (run.signal.aborted) continue;
+        const error = new EngineError('find an engine', `No engine is left that can run job ${job.name}: ${this.engines.filter((_, i) => run.scheduler.isDown(i)).map((e) => e.name).join(', ')} stopped answering.`);
+        outcome = { status: 'failed', exitCode: outcome?.exitCode ?? null, containerId: outcome?.containerId ?? null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error };
+        break;
+      }
+      const engine = this.engines[slot.engine] as EngineHandle;
+      place = { engine, globalSlot: (run.slotOffsets[slot.engine] ?? 0) + slot.slot };
+      item = plan.variants.get(engine.runtime.isLocal) ?? first;
       attempt += 1;
+      held = slot;
       outcome = await this.runAttempt(item, attempt, slot, run, (startedAt) => {
         times.firstStartedAt ??= startedAt;
       });
       if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
       const failure: AttemptFailure = { error: outcome.error, reason: failureReason(outcome.error), attempt, exitCode: outcome.exitCode };
-      // An attempt that could not reach the engine at all ran nothing: once the engine answers again it is
-      // tried again without spending a retry.
-      const isFree = outcome.containerId === null && outcome.error.code === 'E_DOCKER_UNAVAILABLE' && (await this.engineRecovered(run.signal));
+      // An engine that stopped answering takes no more jobs while others can; its jobs go elsewhere.
+      let isElsewhere = false;
+      if (failure.reason === 'engine-error' && this.engines.length > 1 && !(await engine.runtime.acceptsConnections())) {
+        if (!run.scheduler.isDown(slot.engine)) {
+          run.scheduler.markDown(slot.engine);
+          this.safeEmit('run:warning', { message: `Engine ${engine.name} (${engine.runtime.endpoint}) stopped answering: it gets no more jobs in this run; its jobs are retried on the others.` });
+        }
+        isElsewhere = run.scheduler.liveEngines.length > 0;
+      }
+      // An attempt that could not reach the engine at all ran nothing: once an engine answers it is tried again
+      // without spending a retry.
+      const isFree = outcome.containerId === null && outcome.error.code === 'E_DOCKER_UNAVAILABLE' && (isElsewhere || (await this.engineRecovered(engine.runtime, run.signal)));
       let isRetried: boolean;
       try {
         isRetried = isFree || shouldRetry(settings, failure, retriesUsed);
@@ -491,8 +552,10 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       }
       job.transition('queued');
       this.safeEmit('job:retrying', { job, attempt: attempt + 1, error: outcome.error, delayMs, ...(setAsideTo === undefined ? {} : { setAsideTo }) });
+      run.scheduler.release(slot);
+      held = undefined;
       await sleep(delayMs, run.signal);
-      if (failure.reason === 'engine-error') await this.engineRecovered(run.signal);
+      if (failure.reason === 'engine-error' && !isElsewhere) await this.engineRecovered(engine.runtime, run.signal);
     }
 
     const finishedAt = outcome?.finishedAt ?? new Date();
@@ -508,12 +571,13 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       startedAt,
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
+      engine: attempt === 0 ? null : (place?.engine.name ?? null),
       ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
     };
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);
     await run.manifest
-      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : slot, job.parameters))
+      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : (place?.globalSlot ?? null), job.parameters))
       .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
@@ -521,12 +585,41 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       this.safeEmit('job:failed', { job, result, error: result.error });
       run.onFailed();
     }
+    if (held) run.scheduler.release(held);
     return result;
   }
 
+  /** Whether a job can run on an engine: its output mode fits the engine, and its cpus and memory fit, if known. */
+  private canRunOn(plan: JobPlan, engineIndex: number, run: RunContext): boolean {
+    const engine = this.engines[engineIndex];
+    if (!engine || !plan.variants.has(engine.runtime.isLocal)) return false;
+    const capacity = run.capacities[engineIndex];
+    const { nanoCpus, memoryBytes } = plan.first.settings;
+    if (capacity && nanoCpus !== undefined && nanoCpus / 1e9 > capacity.cpus) return false;
+    if (capacity && memoryBytes !== undefined && memoryBytes > capacity.memoryBytes) return false;
+    return true;
+  }
+
+  /** A job that fits no engine is refused before anything runs. */
+  private checkFits(plan: JobPlan, capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>): void {
+    const { nanoCpus, memoryBytes } = plan.first.settings;
+    const fits = (i: number): boolean => {
+      const capacity = capacities[i];
+      if (!capacity) return true;
+      return (nanoCpus === undefined || nanoCpus / 1e9 <= capacity.cpus) && (memoryBytes === undefined || memoryBytes <= capacity.memoryBytes);
+    };
+    if (this.engines.some((engine, i) => plan.variants.has(engine.runtime.isLocal) && fits(i))) return;
+    const field = this.engines.some((_, i) => fits(i)) ? `jobs[${plan.job.name}].outputMode` : nanoCpus !== undefined ? `jobs[${plan.job.name}].cpus` : `jobs[${plan.job.name}].memory`;
+    const sizes = capacities.map((c, i) => `${this.engines[i]?.name}: ${c ? `${c.cpus} CPUs, ${(c.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
+    throw new ValidationError(field, field.endsWith('outputMode') ? plan.first.settings.outputMode : field.endsWith('cpus') ? (nanoCpus ?? 0) / 1e9 : memoryBytes, `No engine can run job ${plan.job.name}: it asks for more CPUs or memory than any engine has, or an output mode no engine supports (${sizes}). Lower its limits or add an engine that fits.`);
+  }
+
   /** One attempt in a fresh container, with a job folder that holds nothing of an earlier attempt. */
-  private async runAttempt(item: PreparedJob, attempt: number, slot: number, run: RunContext, onStarted: (at: Date) => void): Promise<ContainerJobOutcome> {
+  private async runAttempt(item: PreparedJob, attempt: number, place: EngineSlot, run: RunContext, onStarted: (at: Date) => void): Promise<ContainerJobOutcome> {
     const { job, settings } = item;
+    const engine = this.engines[place.engine] as EngineHandle;
+    const { runtime } = engine;
+    const pool = run.pools.get(place.engine);
     try {
       // A resumed job's earlier output is set aside, never overwritten (retries set theirs aside before waiting).
       if (attempt === 1 && this.config.resume) await setAsideAttempt(item.outputDir);
@@ -537,7 +630,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     job.transition('running');
     const onStalled = (silentMs: number): void => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 });
     const onLine = this.listenerCount('job:log') > 0 ? (stream: 'stdout' | 'stderr', line: string) => this.safeEmit('job:log', { job, stream, line }) : undefined;
-    if (run.pool) {
+    if (pool) {
       const { spec } = item;
       // The argv a fresh container would run: the entrypoint (the job's, else the image's) and the command
       // (the job's, else the image's unless the job replaced the entrypoint).
@@ -558,23 +651,23 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         logFiles: item.logFiles,
         maxLogBytes: item.limits.maxLogBytes,
         onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
-        runtime: this.runtime,
-        pool: run.pool,
-        slot,
+        runtime,
+        pool,
+        slot: place.slot,
         signal: run.signal,
         timeoutMs: settings.timeoutMs,
         inactivityTimeoutMs: settings.inactivityTimeoutMs,
         onStalled,
         onStarted: (workerId) => {
           onStarted(new Date());
-          this.safeEmit('job:started', { job, containerId: workerId, attempt });
+          this.safeEmit('job:started', { job, containerId: workerId, attempt, engine: engine.name });
         },
         onLine,
       });
     }
     return runContainerJob({
       jobName: job.name,
-      spec: { ...item.spec, image: run.image, name: `dsim-${run.runId}-${job.name}${attempt > 1 ? `-${attempt}` : ''}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
+      spec: { ...item.spec, image: run.images[place.engine] ?? run.imageId, name: `dsim-${run.runId}-${job.name}${attempt > 1 ? `-${attempt}` : ''}`, labels: { ...item.spec.labels, [LABELS.run]: run.runId } },
       templates: item.templates,
       owner: item.owner,
       logFiles: item.logFiles,
@@ -586,7 +679,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       outputLimits: { maxBytes: item.limits.maxOutputBytes, maxEntries: item.limits.maxOutputEntries },
       ownedDirectories: item.ownedDirectories,
       archiveRoot: item.archiveRoot,
-      runtime: this.runtime,
+      runtime,
       signal: run.signal,
       stopGracePeriodMs: this.config.stopGracePeriodMs,
       logGraceMs: LOG_GRACE_MS,
@@ -596,10 +689,10 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       onStalled,
       onStarted: (containerId) => {
         onStarted(new Date());
-        this.safeEmit('job:started', { job, containerId, attempt });
+        this.safeEmit('job:started', { job, containerId, attempt, engine: engine.name });
       },
       onLine,
-      scheduleRemoval: run.scheduleRemoval,
+      scheduleRemoval: (id) => run.scheduleRemoval(runtime, id),
     });
   }
 
@@ -607,35 +700,37 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
    * After an engine error, retries wait until the engine answers again (all jobs share one wait). Gives up after
    * ENGINE_RECOVERY_MS; the retry then fails on its own with the engine's error.
    */
-  private engineRecovered(signal: AbortSignal): Promise<boolean> {
-    this.engineRecovery ??= (async () => {
-      const deadline = Date.now() + ENGINE_RECOVERY_MS;
-      while (!signal.aborted && Date.now() < deadline) {
-        try {
-          // A fresh connection first: a stopping engine still answers on kept-alive ones.
-          if (await this.runtime.acceptsConnections()) {
-            await this.runtime.ping();
-            return true;
+  private engineRecovered(runtime: ContainerRuntime, signal: AbortSignal): Promise<boolean> {
+    let recovery = this.engineRecovery.get(runtime);
+    if (!recovery) {
+      recovery = (async () => {
+        const deadline = Date.now() + ENGINE_RECOVERY_MS;
+        while (!signal.aborted && Date.now() < deadline) {
+          try {
+            // A fresh connection first: a stopping engine still answers on kept-alive ones.
+            if (await runtime.acceptsConnections()) {
+              await runtime.ping();
+              return true;
+            }
+          } catch {
+            // not back yet
           }
-        } catch {
-          // not back yet
+          await sleep(ENGINE_PING_INTERVAL_MS, signal);
         }
-        await sleep(ENGINE_PING_INTERVAL_MS, signal);
-      }
-      return false;
-    })().finally(() => {
-      this.engineRecovery = undefined;
-    });
-    return this.engineRecovery;
+        return false;
+      })().finally(() => this.engineRecovery.delete(runtime));
+      this.engineRecovery.set(runtime, recovery);
+    }
+    return recovery;
   }
 
   /** The workers of a pool-mode run: the manager's defaults (limits, hardening, network) apply to them. */
-  private workerPool(runId: string, image: string, scheduleRemoval: (id: string) => void): WorkerPool {
+  private workerPool(engine: EngineHandle, runId: string, image: string, scheduleRemoval: (id: string) => void): WorkerPool {
     const { config } = this;
     const shared = applySecurityPreset(config.defaults);
     return new WorkerPool({
-      runtime: this.runtime,
-      size: config.maxWorkers,
+      runtime: engine.runtime,
+      size: engine.maxWorkers,
       runId,
       template: {
         name: '',
@@ -673,9 +768,9 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** Removes containers whose driver process is gone, before a run; a failure only warns. */
-  private async removeOrphans(): Promise<void> {
+  private async removeOrphans(engine: EngineHandle): Promise<void> {
     try {
-      const { removed } = await reapOrphanContainers(this.runtime);
+      const { removed } = await reapOrphanContainers(engine.runtime);
       if (removed.length > 0) this.safeEmit('run:orphans-removed', { containers: removed });
     } catch (error) {
       this.safeEmit('run:warning', { message: `Containers left by earlier drivers could not be removed: ${(error as Error).message}`, error });
@@ -683,33 +778,50 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** Whatever container of the run is still there (a removal that failed while the engine was away) goes now. */
-  private async removeLeftovers(runId: string): Promise<void> {
+  private async removeLeftovers(engine: EngineHandle, runId: string): Promise<void> {
     try {
-      const left = await this.runtime.listContainers({ [LABELS.run]: runId });
-      await Promise.all(left.map((container) => this.runtime.remove(container.id)));
+      const left = await engine.runtime.listContainers({ [LABELS.run]: runId });
+      await Promise.all(left.map((container) => engine.runtime.remove(container.id)));
     } catch (error) {
       this.safeEmit('run:warning', { message: `Containers of run ${runId} could not be removed: ${(error as Error).message}. Remove them with: docker rm -f $(docker ps -aq --filter label=${LABELS.run}=${runId})`, error });
     }
   }
 
-  private async prepare(job: SimJob, owner: { uid: number; gid: number }): Promise<PreparedJob> {
+  /** Prepares a job for each kind of engine of the manager; it must fit at least one. */
+  private async plan(job: SimJob, owner: { uid: number; gid: number }, localities: readonly boolean[]): Promise<JobPlan> {
+    const variants = new Map<boolean, PreparedJob>();
+    let firstError: unknown;
+    for (const isLocal of localities) {
+      try {
+        variants.set(isLocal, await this.prepare(job, owner, isLocal));
+      } catch (error) {
+        firstError ??= error;
+      }
+    }
+    const first = variants.values().next().value;
+    if (first === undefined) throw firstError;
+    return { job, variants, first };
+  }
+
+  private async prepare(job: SimJob, owner: { uid: number; gid: number }, isLocal: boolean): Promise<PreparedJob> {
     const { config } = this;
     const settings = applySecurityPreset(mergeSettings(config.defaults, job.settings));
     const outputDir = path.join(config.dataDirectory, `job_${job.name}`);
     if (!config.resume) await checkOutputDirIsFree(job.name, outputDir);
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
     if (settings.readOnlyRootfs) checkReadOnlyTemplates(job.name, templates, config.mountPath);
-    if (config.executionMode === 'pool') this.checkPoolJob(job, settings);
-    const user = settings.user ?? (this.runtime.isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
+    if (config.executionMode === 'pool') this.checkPoolJob(job, settings, isLocal);
+    const user = settings.user ?? (isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
     const numericUser = settings.user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(settings.user);
     const fileOwner = numericUser ? { uid: Number(numericUser[1]), gid: Number(numericUser[2] ?? 0) } : undefined;
     const requested = settings.outputMode ?? 'auto';
-    const outputMode = requested === 'auto' ? (this.runtime.isLocal ? 'bind' : 'copy') : requested;
-    if (outputMode === 'bind' && !this.runtime.isLocal) {
+    const outputMode = requested === 'auto' ? (isLocal ? 'bind' : 'copy') : requested;
+    if (outputMode === 'bind' && !isLocal) {
+      const remote = this.engines.find((engine) => !engine.runtime.isLocal);
       throw new ValidationError(
         `jobs[${job.name}].outputMode`,
         'bind',
-        `Job ${job.name} asks for outputMode 'bind', but the engine at ${this.runtime.endpoint} is remote and cannot see host folders. Use 'copy' or 'auto'.`,
+        `Job ${job.name} asks for outputMode 'bind', but the engine at ${remote?.runtime.endpoint ?? this.runtime.endpoint} is remote and cannot see host folders. Use 'copy' or 'auto'.`,
       );
     }
     if (outputMode === 'copy' && settings.readOnlyRootfs && user !== undefined && !/^0(:\d+)?$/.test(user) && user !== 'root') {
@@ -778,9 +890,10 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** In pool mode the workers are the containers: what shapes a container is shared, set in `defaults`. */
-  private checkPoolJob(job: SimJob, settings: NormalizedSettings): void {
-    if (!this.runtime.isLocal) {
-      throw new ValidationError('executionMode', 'pool', `executionMode 'pool' mounts the data directory into long-lived workers, which needs a local engine; ${this.runtime.endpoint} is remote. Use executionMode 'container' (outputs are then copied out).`);
+  private checkPoolJob(job: SimJob, settings: NormalizedSettings, isLocal: boolean): void {
+    if (!isLocal) {
+      const remote = this.engines.find((engine) => !engine.runtime.isLocal);
+      throw new ValidationError('executionMode', 'pool', `executionMode 'pool' mounts the data directory into long-lived workers, which needs a local engine; ${remote?.runtime.endpoint ?? this.runtime.endpoint} is remote. Use executionMode 'container' (outputs are then copied out).`);
     }
     if (settings.collect?.length) {
       throw new ValidationError(`jobs[${job.name}].collect`, settings.collect, `\`collect\` is not available in executionMode 'pool' (files outside the job folder stay in the shared worker). Write the outputs under the mount path, or use executionMode 'container'.`);
@@ -806,24 +919,45 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   }
 
-  private async resolveImage(): Promise<{ info: ImageInfo; wasPulled: boolean }> {
+  /**
+   * Resolves the image on every engine. With several engines it must be the same image everywhere (the same id,
+   * or a repo digest in common), else the run stops before any container: jobs must not depend on where they ran.
+   */
+  private async resolveImages(): Promise<Array<{ info: ImageInfo; wasPulled: boolean }>> {
+    const images = await Promise.all(this.engines.map((engine) => this.resolveImage(engine.runtime)));
+    const [first] = images;
+    if (!first) throw new ImageNotFoundError(this.config.imageReference, 'No engine to resolve the image on.');
+    images.forEach((image, i) => {
+      const isSame = image.info.id === first.info.id || image.info.repoDigests.some((digest) => first.info.repoDigests.includes(digest));
+      if (isSame) return;
+      const engine = this.engines[i] as EngineHandle;
+      throw new ValidationError(
+        `engines[${i}]`,
+        engine.name,
+        `Image ${this.config.imageReference} is ${image.info.id.slice(0, 19)} on engine ${engine.name} but ${first.info.id.slice(0, 19)} on engine ${this.engines[0]?.name}: the engines hold different images under that name. Push it to a registry and pull it everywhere (pullPolicy: 'always'), or load the same bundle on each (saveImage/loadImage).`,
+      );
+    });
+    return images;
+  }
+
+  private async resolveImage(runtime: ContainerRuntime): Promise<{ info: ImageInfo; wasPulled: boolean }> {
     const { imageReference: reference, pullPolicy } = this.config;
     if (pullPolicy !== 'always') {
-      const info = await this.runtime.inspectImage(reference);
+      const info = await runtime.inspectImage(reference);
       if (info) return { info, wasPulled: false };
       if (pullPolicy === 'never') {
         throw new ImageNotFoundError(
           reference,
-          `Image ${reference} is not on the engine at ${this.runtime.endpoint} and pullPolicy is 'never'. Build it (docker build -t ${reference} .), load it (docker load), or set pullPolicy: 'missing'.`,
+          `Image ${reference} is not on the engine at ${runtime.endpoint} and pullPolicy is 'never'. Build it (docker build -t ${reference} .), load it (docker load), or set pullPolicy: 'missing'.`,
         );
       }
     }
     // A pull is about to happen: credentials are checked first, so a wrong token fails before any container.
     const registry = registryOf(reference);
     const credentials = await selectCredentials(this.authenticators, registry);
-    if (credentials !== undefined) await this.checkCredentials(registry, credentials);
+    if (credentials !== undefined) await this.checkCredentials(registry, credentials, runtime);
     const lastEmitted = new Map<string, { status: string; at: number }>();
-    await this.runtime.pullImage(reference, {
+    await runtime.pullImage(reference, {
       ...(credentials === undefined ? {} : { credentials }),
       onProgress: (progress) => {
         // Throttled: a status change per layer always, byte counts at most every 250 ms.
@@ -835,8 +969,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         this.safeEmit('image:pull-progress', { image: reference, ...progress });
       },
     });
-    const info = await this.runtime.inspectImage(reference);
-    if (!info) throw new ImageNotFoundError(reference, `Image ${reference} was pulled but the engine at ${this.runtime.endpoint} does not list it.`);
+    const info = await runtime.inspectImage(reference);
+    if (!info) throw new ImageNotFoundError(reference, `Image ${reference} was pulled but the engine at ${runtime.endpoint} does not list it.`);
     return { info, wasPulled: true };
   }
 

@@ -21,8 +21,10 @@ export interface ManifestRecord {
   startedAt: string | null;
   finishedAt: string;
   durationMs: number;
-  /** The worker slot (0 to maxWorkers - 1) that ran the job. */
+  /** The worker slot (0 to maxWorkers - 1, numbered across engines) that ran the job's last attempt. */
   slot: number | null;
+  /** The engine that ran it (`'default'` with a single engine). */
+  engine?: string | null;
   outputDir: string;
   /** The job's `parameters`, when it has any. */
   parameters?: Record<string, string | number | boolean>;
@@ -93,6 +95,7 @@ export function toRecord(
     finishedAt: result.finishedAt.toISOString(),
     durationMs: result.durationMs,
     slot,
+    engine: result.engine,
     outputDir: result.outputDir,
     ...(Object.keys(parameters).length > 0 ? { parameters: { ...parameters } } : {}),
     ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),

@@ -167,4 +167,6 @@ export interface ContainerRuntime {
   /** Starts the exec with its output attached; the streams end when the process exits (or the container dies). */
   startExec(execId: string): Promise<ContainerOutput>;
   inspectExec(execId: string): Promise<ExecState>;
+  /** The engine's CPUs and memory, to place jobs with `cpus` or `memory` where they fit; undefined if unknown. */
+  capacity?(): Promise<{ cpus: number; memoryBytes: number } | undefined>;
 }

@@ -424,6 +424,15 @@ export class DockerodeRuntime implements ContainerRuntime {
     }
   }
 
+  async capacity(): Promise<{ cpus: number; memoryBytes: number } | undefined> {
+    try {
+      const info = (await this.docker.info()) as { NCPU?: number; MemTotal?: number };
+      return typeof info.NCPU === 'number' && typeof info.MemTotal === 'number' ? { cpus: info.NCPU, memoryBytes: info.MemTotal } : undefined;
+    } catch (error) {
+      this.fail('describe itself (docker info)', error);
+    }
+  }
+
   async createExec(containerId: string, spec: ExecSpec): Promise<string> {
     try {
       const exec = await this.docker.getContainer(containerId).exec({
