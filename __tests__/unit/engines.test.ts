@@ -62,6 +62,19 @@ describe('several engines (in-memory runtimes)', () => {
   });
 });
 
+describe("backend 'swarm' (validation)", () => {
+  test('needs a swarm manager, and cannot be combined with engines or pool mode', async () => {
+    const runtime = new InMemoryRuntime({ images: { [IMAGE]: {} } });
+    const manager = new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'swarm' });
+    manager.addSimJob({ name: 'J' });
+    await expect(manager.startComputation()).rejects.toThrow(/needs a Docker Swarm manager.*docker swarm init/);
+    expect(runtime.created).toEqual([]);
+    expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, backend: 'swarm', engines: [{ name: 'a', runtime, maxWorkers: 1 }] })).toThrow(/one swarm/);
+    expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'swarm', executionMode: 'pool' })).toThrow(/cannot be combined with backend 'swarm'/);
+    expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'kubernetes' as never })).toThrow(/'engine' or 'swarm'/);
+  });
+});
+
 describe('EngineScheduler', () => {
   test('hands out the emptiest engine first, respects capacities, and reports when no engine is left', async () => {
     const scheduler = new EngineScheduler([1, 2]);

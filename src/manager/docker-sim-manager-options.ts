@@ -73,7 +73,16 @@ export interface DockerSimManagerOptions {
    * free slot. The image must be the same (id or repo digest) on every engine.
    */
   engines?: readonly EngineOptions[];
+  /**
+   * `'engine'`: containers on the engine(s). `'swarm'`: each job becomes a Docker Swarm replicated-job service
+   * (one replica, never restarted) on the swarm whose manager `docker` points at; `maxWorkers` still bounds how
+   * many run at once. @default 'engine'
+   */
+  backend?: Backend;
 }
+
+/** Where jobs run: containers on engines, or services on a Docker Swarm. */
+export type Backend = 'engine' | 'swarm';
 
 /** One engine of a multi-engine manager. */
 export interface EngineOptions {
@@ -111,9 +120,10 @@ export interface NormalizedManagerOptions {
   poolKeepAlive: string[];
   /** The engines, by name and capacity; one named 'default' when `engines` was not given. */
   engines: Array<{ name: string; maxWorkers: number }>;
+  backend: Backend;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -217,6 +227,10 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     fail('poolKeepAlive', poolKeepAlive, "a non-empty list of strings, like ['sleep', 'infinity']");
   }
   const engines = normalizeEngines(options);
+  const { backend = 'engine' } = options;
+  if (backend !== 'engine' && backend !== 'swarm') fail('backend', backend, "'engine' or 'swarm'");
+  if (backend === 'swarm' && options.engines !== undefined) throw new ValidationError('backend', backend, "backend 'swarm' schedules on one swarm: give its manager as `docker`, not several `engines`.");
+  if (backend === 'swarm' && executionMode === 'pool') throw new ValidationError('executionMode', executionMode, "executionMode 'pool' runs on engines; it cannot be combined with backend 'swarm'.");
   return {
     imageReference: imageReference(image, tag),
     maxWorkers: engines.reduce((sum, engine) => sum + engine.maxWorkers, 0),
@@ -235,5 +249,6 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     recycleAfter,
     poolKeepAlive: [...poolKeepAlive],
     engines,
+    backend,
   };
 }

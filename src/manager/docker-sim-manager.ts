@@ -20,13 +20,15 @@ import { specHash } from '../manifest/spec-hash.js';
 import { setLongTimeout } from '../util/long-timeout.js';
 import { WorkerPool } from '../pool/worker-pool.js';
 import { EngineScheduler, type EngineSlot } from './engine-scheduler.js';
+import { SWARM_CONFIG_MAX_BYTES, configFiles, runServiceJob } from '../swarm/run-service-job.js';
+import { underMount } from '../pool/run-exec-job.js';
 import { runExecJob } from '../pool/run-exec-job.js';
-import { processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
+import { isOwnerGone, processStartTime, reapOrphanContainers, type ReapResult } from './reap-orphans.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
 import type { CopyOutItem } from '../archive/copy-outputs.js';
 import type { LogFiles } from '../job/log-sink.js';
-import type { ContainerRuntime, ContainerSpec, ImageInfo, RegistryCredentials } from '../runtime/container-runtime.js';
+import type { ContainerRuntime, ContainerSpec, ImageInfo, RegistryCredentials, SwarmOperations } from '../runtime/container-runtime.js';
 import { DockerodeRuntime, type DockerConnection } from '../runtime/dockerode-runtime.js';
 import { LABELS } from './labels.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
@@ -109,9 +111,30 @@ const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, j
 /** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
 const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
+/** How long a swarm service's log stream may lag behind its task's end. */
+const SWARM_LOG_GRACE_MS = 1500;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
 const OWNER_START = processStartTime(process.pid);
+
+/** Removes a container, or (`service:<id>:<config ids>`) a swarm service and then its configs. */
+async function removeRunObject(runtime: ContainerRuntime, id: string): Promise<void> {
+  if (!id.startsWith('service:')) return runtime.remove(id);
+  const [, serviceId = '', configs = ''] = id.split(':');
+  if (serviceId) await runtime.swarm?.removeService(serviceId);
+  // A config in use cannot be removed: the swarm lets go of it once the service's task is gone.
+  for (const configId of configs.split(',').filter(Boolean)) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await runtime.swarm?.removeConfig(configId);
+        break;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+}
 
 /** How many jobs a run will really start (resume skips some). */
 function toRunCount(prepared: ReadonlyArray<{ job: SimJob }>, previous: ReadonlyMap<string, ManifestRecord>, hashes: readonly string[]): number {
@@ -331,6 +354,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         this.engines.map(async ({ runtime }) => {
           const containers = await runtime.listContainers({ [LABELS.run]: runId }).catch(() => []);
           await Promise.all(containers.map((container) => runtime.remove(container.id).catch(() => undefined)));
+          const services = (await runtime.swarm?.listServices({ [LABELS.run]: runId }).catch(() => [])) ?? [];
+          await Promise.all(services.map((service) => runtime.swarm?.removeService(service.id).catch(() => undefined)));
         }),
       );
     }
@@ -351,6 +376,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const checks = pLimit(PREPARE_CONCURRENCY);
     const plans = await Promise.all(jobs.map((job) => checks(() => this.plan(job, owner, localities))));
     await Promise.all(engines.map((engine) => engine.runtime.ping()));
+    if (config.backend === 'swarm') await this.checkSwarm();
     await Promise.all(engines.map((engine) => this.removeOrphans(engine)));
     const images = await this.resolveImages();
     const image = images[0] as { info: ImageInfo; wasPulled: boolean };
@@ -371,8 +397,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
 
     const removals = new Set<Promise<void>>();
     const scheduleRemoval = (runtime: ContainerRuntime, containerId: string): void => {
-      const removal = runtime
-        .remove(containerId)
+      const removal = removeRunObject(runtime, containerId)
         .catch((error: unknown) => this.safeEmit('run:warning', { message: `Container ${containerId.slice(0, 12)} could not be removed: ${(error as Error).message}`, error }))
         .finally(() => removals.delete(removal));
       removals.add(removal);
@@ -630,6 +655,51 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     job.transition('running');
     const onStalled = (silentMs: number): void => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 });
     const onLine = this.listenerCount('job:log') > 0 ? (stream: 'stdout' | 'stderr', line: string) => this.safeEmit('job:log', { job, stream, line }) : undefined;
+    if (this.config.backend === 'swarm') {
+      const swarm = runtime.swarm as SwarmOperations;
+      const { spec } = item;
+      return runServiceJob({
+        jobName: job.name,
+        outputDir: item.outputDir,
+        mountPath: this.config.mountPath,
+        service: {
+          name: `dsim-${run.runId}-${job.name}${attempt > 1 ? `-${attempt}` : ''}`,
+          // A service names its image by reference (a digest when the image came from a registry), not by id.
+          image: run.imageDigest ?? this.config.imageReference,
+          ...(spec.entrypoint === undefined ? {} : { entrypoint: spec.entrypoint }),
+          ...(spec.cmd === undefined ? {} : { args: spec.cmd }),
+          env: spec.env,
+          ...(spec.user === undefined ? {} : { user: spec.user }),
+          ...(spec.workingDir === undefined ? {} : { workingDir: spec.workingDir }),
+          labels: { ...spec.labels, [LABELS.run]: run.runId },
+          binds: spec.binds,
+          ...(spec.nanoCpus === undefined ? {} : { nanoCpus: spec.nanoCpus }),
+          ...(spec.memoryBytes === undefined ? {} : { memoryBytes: spec.memoryBytes }),
+          ...(spec.init ? { init: true } : {}),
+          ...(spec.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
+          ...(spec.capDrop ? { capDrop: spec.capDrop } : {}),
+          ...(spec.capAdd ? { capAdd: spec.capAdd } : {}),
+        },
+        templates: item.templates,
+        owner: item.owner,
+        logFiles: item.logFiles,
+        maxLogBytes: item.limits.maxLogBytes,
+        onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
+        runtime,
+        swarm,
+        signal: run.signal,
+        logGraceMs: SWARM_LOG_GRACE_MS,
+        timeoutMs: settings.timeoutMs,
+        inactivityTimeoutMs: settings.inactivityTimeoutMs,
+        onStalled,
+        onStarted: (serviceId) => {
+          onStarted(new Date());
+          this.safeEmit('job:started', { job, containerId: serviceId, attempt, engine: engine.name });
+        },
+        onLine,
+        scheduleRemoval: (serviceId, configIds) => run.scheduleRemoval(runtime, `service:${serviceId}:${configIds.join(',')}`),
+      });
+    }
     if (pool) {
       const { spec } = item;
       // The argv a fresh container would run: the entrypoint (the job's, else the image's) and the command
@@ -767,10 +837,26 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     };
   }
 
+  /** The swarm backend needs a swarm manager. */
+  private async checkSwarm(): Promise<void> {
+    const { swarm, endpoint } = this.runtime;
+    if (!swarm || !(await swarm.isManager())) {
+      throw new ValidationError('backend', 'swarm', `backend 'swarm' needs a Docker Swarm manager, but the engine at ${endpoint} is not one. Run \`docker swarm init\` there (or point \`docker\` at a manager node), or use backend 'engine'.`);
+    }
+  }
+
   /** Removes containers whose driver process is gone, before a run; a failure only warns. */
   private async removeOrphans(engine: EngineHandle): Promise<void> {
     try {
       const { removed } = await reapOrphanContainers(engine.runtime);
+      if (this.config.backend === 'swarm' && engine.runtime.swarm) {
+        const { swarm } = engine.runtime;
+        for (const service of await swarm.listServices({ [LABELS.ownerPid]: undefined })) {
+          if (!isOwnerGone(service.labels)) continue;
+          await swarm.removeService(service.id);
+          removed.push(service);
+        }
+      }
       if (removed.length > 0) this.safeEmit('run:orphans-removed', { containers: removed });
     } catch (error) {
       this.safeEmit('run:warning', { message: `Containers left by earlier drivers could not be removed: ${(error as Error).message}`, error });
@@ -782,6 +868,11 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     try {
       const left = await engine.runtime.listContainers({ [LABELS.run]: runId });
       await Promise.all(left.map((container) => engine.runtime.remove(container.id)));
+      if (this.config.backend === 'swarm' && engine.runtime.swarm) {
+        const { swarm } = engine.runtime;
+        for (const service of await swarm.listServices({ [LABELS.run]: runId })) await swarm.removeService(service.id);
+        for (const config of await swarm.listConfigs({ [LABELS.run]: runId })) await removeRunObject(engine.runtime, `service::${config.id}`);
+      }
     } catch (error) {
       this.safeEmit('run:warning', { message: `Containers of run ${runId} could not be removed: ${(error as Error).message}. Remove them with: docker rm -f $(docker ps -aq --filter label=${LABELS.run}=${runId})`, error });
     }
@@ -811,6 +902,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const templates = await resolveTemplates(job.name, settings.templates ?? [], config.mountPath);
     if (settings.readOnlyRootfs) checkReadOnlyTemplates(job.name, templates, config.mountPath);
     if (config.executionMode === 'pool') this.checkPoolJob(job, settings, isLocal);
+    if (config.backend === 'swarm') await this.checkSwarmJob(job, settings, templates);
     const user = settings.user ?? (isLocal && process.getuid ? `${owner.uid}:${owner.gid}` : undefined);
     const numericUser = settings.user === undefined ? undefined : /^(\d+)(?::(\d+))?$/.exec(settings.user);
     const fileOwner = numericUser ? { uid: Number(numericUser[1]), gid: Number(numericUser[2] ?? 0) } : undefined;
@@ -887,6 +979,28 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         maxOutputEntries: settings.maxOutputEntries ?? DEFAULT_MAX_OUTPUT_ENTRIES,
       },
     };
+  }
+
+  /** What a swarm service cannot take is refused before anything runs. */
+  private async checkSwarmJob(job: SimJob, settings: NormalizedSettings, templates: readonly ResolvedTemplate[]): Promise<void> {
+    if (settings.collect?.length) {
+      throw new ValidationError(`jobs[${job.name}].collect`, settings.collect, `\`collect\` is not available with backend 'swarm': the swarm removes a task's container with its service. Write the outputs under the mount path.`);
+    }
+    if (settings.outputMode === 'copy') {
+      throw new ValidationError(`jobs[${job.name}].outputMode`, 'copy', `outputMode 'copy' is not available with backend 'swarm': the job folder is mounted into the service (a bind path on single-node or shared-file-system swarms).`);
+    }
+    for (const [index, template] of templates.entries()) {
+      if (underMount(template, this.config.mountPath)) continue;
+      for (const file of await configFiles(template)) {
+        if (file.size > SWARM_CONFIG_MAX_BYTES) {
+          throw new ValidationError(
+            `jobs[${job.name}].templates[${index}]`,
+            file.source,
+            `Template file ${file.source} of job ${job.name} (${file.size} bytes) is over Swarm's config limit of ${SWARM_CONFIG_MAX_BYTES} bytes; with backend 'swarm', templates outside the mount path travel as configs. Target it under the mount path (${this.config.mountPath}) instead.`,
+          );
+        }
+      }
+    }
   }
 
   /** In pool mode the workers are the containers: what shapes a container is shared, set in `defaults`. */

@@ -39,7 +39,7 @@ export interface ExecJobExecution {
 }
 
 /** Writes the templates that target the mount path straight into the job folder on the host. */
-async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountPath: string, outputDir: string): Promise<void> {
+export async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountPath: string, outputDir: string): Promise<void> {
   for (const template of templates) {
     const target = path.join(outputDir, path.posix.relative(mountPath, template.target));
     await mkdir(path.dirname(target), { recursive: true });
@@ -48,7 +48,7 @@ async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountP
   }
 }
 
-function underMount(template: ResolvedTemplate, mountPath: string): boolean {
+export function underMount(template: ResolvedTemplate, mountPath: string): boolean {
   return template.target === mountPath || template.target.startsWith(`${mountPath}/`);
 }
 

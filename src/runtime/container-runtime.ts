@@ -169,4 +169,54 @@ export interface ContainerRuntime {
   inspectExec(execId: string): Promise<ExecState>;
   /** The engine's CPUs and memory, to place jobs with `cpus` or `memory` where they fit; undefined if unknown. */
   capacity?(): Promise<{ cpus: number; memoryBytes: number } | undefined>;
+  /** Docker Swarm operations (`backend: 'swarm'`); absent when the runtime cannot reach a swarm. */
+  swarm?: SwarmOperations;
+}
+
+/** A one-off job service: one replica, never restarted. */
+export interface ServiceSpec {
+  name: string;
+  image: string;
+  /** Replaces the image's entrypoint. */
+  entrypoint?: string[];
+  /** Arguments (the image's CMD when absent). */
+  args?: string[];
+  env: Record<string, string>;
+  user?: string;
+  workingDir?: string;
+  labels: Record<string, string>;
+  /** Host folders (on the node that runs the task) mounted into it. */
+  binds: BindMount[];
+  configs: Array<{ configId: string; configName: string; target: string; mode: number; uid: number; gid: number }>;
+  nanoCpus?: number;
+  memoryBytes?: number;
+  init?: boolean;
+  readOnlyRootfs?: boolean;
+  capDrop?: string[];
+  capAdd?: string[];
+}
+
+/** The state of a service's task. */
+export interface TaskState {
+  /** Swarm's task state: 'new', 'pending', 'assigned', 'preparing', 'starting', 'running', 'complete', 'failed', 'rejected', 'shutdown'... */
+  state: string;
+  exitCode: number | null;
+  error?: string;
+}
+
+/** What the swarm backend needs from a swarm manager. */
+export interface SwarmOperations {
+  /** Whether the engine is a swarm manager (it can create services). */
+  isManager(): Promise<boolean>;
+  createConfig(name: string, data: Buffer, labels: Record<string, string>): Promise<string>;
+  removeConfig(id: string): Promise<void>;
+  createService(spec: ServiceSpec): Promise<string>;
+  /** The tasks of a service, newest first. */
+  tasks(serviceId: string): Promise<TaskState[]>;
+  /** The service's output, followed (demultiplexed); streams end when closed. */
+  logs(serviceId: string): Promise<ContainerOutput>;
+  /** Removes the service (its task's container is stopped and removed by the swarm). */
+  removeService(serviceId: string): Promise<void>;
+  listServices(labels: Record<string, string | undefined>): Promise<ContainerSummary[]>;
+  listConfigs(labels: Record<string, string | undefined>): Promise<Array<{ id: string; name: string; labels: Record<string, string> }>>;
 }

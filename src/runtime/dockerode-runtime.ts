@@ -19,6 +19,7 @@ import type {
   ExecSpec,
   ExecState,
   ExitWaiter,
+  SwarmOperations,
   ImageInfo,
   PullProgress,
   RegistryCredentials,
@@ -423,6 +424,125 @@ export class DockerodeRuntime implements ContainerRuntime {
       await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
     }
   }
+
+  readonly swarm: SwarmOperations = {
+    isManager: async () => {
+      try {
+        const info = (await this.docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
+        return info.Swarm?.ControlAvailable === true;
+      } catch (error) {
+        this.fail('describe itself (docker info)', error);
+      }
+    },
+    createConfig: async (name, data, labels) => {
+      try {
+        const config = (await this.docker.createConfig({ Name: name, Labels: labels, Data: data.toString('base64') })) as { id?: string; ID?: string };
+        return config.id ?? config.ID ?? '';
+      } catch (error) {
+        this.fail(`create swarm config ${name}`, error);
+      }
+    },
+    removeConfig: async (id) => {
+      try {
+        await this.docker.getConfig(id).remove();
+      } catch (error) {
+        if (statusCodeOf(error) !== 404) this.fail(`remove swarm config ${id.slice(0, 12)}`, error);
+      }
+    },
+    createService: async (spec) => {
+      try {
+        const service = await this.docker.createService({
+          Name: spec.name,
+          Labels: spec.labels,
+          TaskTemplate: {
+            ContainerSpec: {
+              Image: spec.image,
+              ...(spec.entrypoint === undefined ? {} : { Command: spec.entrypoint }),
+              ...(spec.args === undefined ? {} : { Args: spec.args }),
+              Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
+              ...(spec.user === undefined ? {} : { User: spec.user }),
+              ...(spec.workingDir === undefined ? {} : { Dir: spec.workingDir }),
+              Labels: spec.labels,
+              Mounts: spec.binds.map((b) => ({ Type: 'bind', Source: b.hostPath, Target: b.containerPath, ReadOnly: b.isReadOnly ?? false })),
+              Configs: spec.configs.map((c) => ({ ConfigID: c.configId, ConfigName: c.configName, File: { Name: c.target, UID: String(c.uid), GID: String(c.gid), Mode: c.mode } })),
+              ...(spec.init ? { Init: true } : {}),
+              ...(spec.readOnlyRootfs ? { ReadOnly: true } : {}),
+              ...(spec.capDrop?.length ? { CapabilityDrop: spec.capDrop } : {}),
+              ...(spec.capAdd?.length ? { CapabilityAdd: spec.capAdd } : {}),
+            },
+            Resources: {
+              Limits: { ...(spec.nanoCpus === undefined ? {} : { NanoCPUs: spec.nanoCpus }), ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }) },
+              Reservations: { ...(spec.nanoCpus === undefined ? {} : { NanoCPUs: spec.nanoCpus }), ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }) },
+            },
+            RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
+          },
+          Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+        } as unknown as Docker.CreateServiceOptions);
+        return (service as unknown as { id: string }).id;
+      } catch (error) {
+        this.fail(`create swarm service ${spec.name}`, error);
+      }
+    },
+    tasks: async (serviceId) => {
+      try {
+        const tasks = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{
+          CreatedAt?: string;
+          Status?: { State?: string; Err?: string; ContainerStatus?: { ExitCode?: number } };
+        }>;
+        return tasks
+          .sort((a, b) => String(b.CreatedAt).localeCompare(String(a.CreatedAt)))
+          .map((task) => ({
+            state: task.Status?.State ?? 'unknown',
+            exitCode: typeof task.Status?.ContainerStatus?.ExitCode === 'number' ? task.Status.ContainerStatus.ExitCode : null,
+            ...(task.Status?.Err ? { error: task.Status.Err } : {}),
+          }));
+      } catch (error) {
+        this.fail(`list the tasks of service ${serviceId.slice(0, 12)}`, error);
+      }
+    },
+    logs: async (serviceId) => {
+      const modem = this.docker.modem as unknown as ModemLike;
+      const raw = await new Promise<Readable>((resolve, reject) => {
+        modem.dial(
+          {
+            path: `/services/${serviceId}/logs?`,
+            method: 'GET',
+            options: { stdout: true, stderr: true, follow: true },
+            isStream: true,
+            statusCodes: { 200: true, 404: 'no such service', 500: 'server error', 503: 'node is not part of a swarm' },
+          },
+          (error, stream) => (error ? reject(error as Error) : resolve(stream as Readable)),
+        );
+      }).catch((error: unknown) => this.fail(`read the logs of service ${serviceId.slice(0, 12)}`, error));
+      const { stdout, stderr } = demuxStream(raw);
+      return { stdout, stderr, close: () => raw.destroy() };
+    },
+    removeService: async (serviceId) => {
+      try {
+        await this.docker.getService(serviceId).remove();
+      } catch (error) {
+        if (statusCodeOf(error) !== 404) this.fail(`remove swarm service ${serviceId.slice(0, 12)}`, error);
+      }
+    },
+    listServices: async (labels) => {
+      try {
+        const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
+        const services = (await this.docker.listServices({ filters })) as Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> }; CreatedAt?: string }>;
+        return services.map((s) => ({ id: s.ID, name: s.Spec?.Name ?? '', state: 'service', labels: s.Spec?.Labels ?? {}, createdAt: Date.parse(s.CreatedAt ?? '') || 0 }));
+      } catch (error) {
+        this.fail('list swarm services', error);
+      }
+    },
+    listConfigs: async (labels) => {
+      try {
+        const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
+        const configs = (await this.docker.listConfigs({ filters })) as Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>;
+        return configs.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? '', labels: c.Spec?.Labels ?? {} }));
+      } catch (error) {
+        this.fail('list swarm configs', error);
+      }
+    },
+  };
 
   async capacity(): Promise<{ cpus: number; memoryBytes: number } | undefined> {
     try {
