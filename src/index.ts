@@ -1,5 +1,5 @@
 export { DockerSimManager, type StartComputationOptions } from './manager/docker-sim-manager.js';
-export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, ExecutionMode } from './manager/docker-sim-manager-options.js';
+export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, ExecutionMode, EngineOptions, Backend } from './manager/docker-sim-manager-options.js';
 export { LABELS } from './manager/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
 export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure } from './job/job-settings.js';
@@ -42,6 +42,9 @@ export type {
   BindMount,
   ExecSpec,
   ExecState,
+  ServiceSpec,
+  TaskState,
+  SwarmOperations,
   ExitWaiter,
   ImageInfo,
   PullProgress,

@@ -989,6 +989,17 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     if (settings.outputMode === 'copy') {
       throw new ValidationError(`jobs[${job.name}].outputMode`, 'copy', `outputMode 'copy' is not available with backend 'swarm': the job folder is mounted into the service (a bind path on single-node or shared-file-system swarms).`);
     }
+    // Settings a service spec cannot express (on the engine API this package speaks) are refused, not dropped.
+    const unsupported = (['security', 'network', 'pidsLimit', 'tmpfs', 'noNewPrivileges', 'gpus'] as const).find((key) =>
+      key === 'security' ? settings.security === 'strict' : settings[key] !== undefined && !(key === 'tmpfs' && settings.tmpfs?.length === 0),
+    );
+    if (unsupported !== undefined) {
+      throw new ValidationError(
+        `jobs[${job.name}].${unsupported}`,
+        settings[unsupported],
+        `\`${unsupported}\`${unsupported === 'security' ? " 'strict'" : ''} is not available with backend 'swarm' (services use the swarm's networking and cannot set it). Remove it for this backend, or use backend 'engine'.`,
+      );
+    }
     for (const [index, template] of templates.entries()) {
       if (underMount(template, this.config.mountPath)) continue;
       for (const file of await configFiles(template)) {

@@ -184,6 +184,9 @@ export function sweepManagerOptions(spec: SweepSpec, context: SweepContext = {})
     ...(spec.pinDigest === undefined ? {} : { pinDigest: spec.pinDigest }),
     ...(spec.failFast === undefined ? {} : { failFast: spec.failFast }),
     ...(spec.maxFailures === undefined ? {} : { maxFailures: spec.maxFailures }),
+    ...(spec.executionMode === undefined ? {} : { executionMode: spec.executionMode }),
+    ...(spec.recycleAfter === undefined ? {} : { recycleAfter: spec.recycleAfter }),
+    ...(spec.backend === undefined ? {} : { backend: spec.backend }),
     ...(spec.auth === undefined ? {} : { auth: authenticatorOf(spec.auth) }),
     defaults: sharedSettings(spec),
   };

@@ -31,6 +31,9 @@ export const sweepSchema = z.strictObject({
   pinDigest: z.boolean().optional(),
   failFast: z.boolean().optional(),
   maxFailures: z.number().int().min(1).optional(),
+  executionMode: z.enum(['container', 'pool']).optional(),
+  recycleAfter: z.number().int().min(1).optional(),
+  backend: z.enum(['engine', 'swarm']).optional(),
   auth: z
     .union([
       z.enum(['docker-config', 'ghcr', 'dockerhub']),
