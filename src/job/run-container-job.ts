@@ -144,7 +144,7 @@ async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exit
 }
 
 /** The bytes of a stream after its first `count`. */
-async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffer> {
+export async function* skipBytes(stream: Readable, count: number): AsyncGenerator<Buffer> {
   let toSkip = count;
   for await (const chunk of stream) {
     const buffer = chunk as Buffer;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,8 +112,8 @@ const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, j
 /** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
 const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
-/** How long a swarm service's log stream may lag behind its task's end. */
-const SWARM_LOG_GRACE_MS = 1500;
+/** How long reading a swarm service's complete log (after its task ended) may take. */
+const SWARM_LOG_GRACE_MS = 30_000;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
 const OWNER_START = processStartTime(process.pid);
@@ -316,6 +317,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   async startComputation(options: StartComputationOptions = {}): Promise<RunSummary> {
     if (this.activeRun) throw new RunInProgressError();
     const run: ActiveRun = { controller: new AbortController(), stopReason: null, runId: undefined, signals: 0 };
+    // The run's own signal is listened to by every running job (stops, retry waits): many listeners by design.
+    setMaxListeners(0, run.controller.signal);
     this.activeRun = run;
     const onAbort = (): void => this.stopRun(run, 'cancelled');
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -431,7 +434,10 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       manifest,
       imageInfo: image.info,
       pools,
-      scheduler: new EngineScheduler(engines.map((engine) => engine.maxWorkers)),
+      scheduler: new EngineScheduler(
+        engines.map((engine) => engine.maxWorkers),
+        signal,
+      ),
       slotOffsets: offsets,
       capacities,
       onFailed: () => {
@@ -529,7 +535,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         if (outcome) outcome = { ...outcome, status: 'cancelled', error: new JobCancelledError(job.name) };
         break;
       }
-      const slot = await run.scheduler.acquire((engine) => this.canRunOn(plan, engine, run), run.signal);
+      const slot = await run.scheduler.acquire((engine) => this.canRunOn(plan, engine, run));
       if (slot === undefined) {
         if (run.signal.aborted) continue;
         const error = new EngineError('find an engine', `No engine is left that can run job ${job.name}: ${this.engines.filter((_, i) => run.scheduler.isDown(i)).map((e) => e.name).join(', ')} stopped answering.`);

@@ -20,31 +20,26 @@ export class EngineScheduler {
   private readonly down = new Set<number>();
   private readonly waiters: Waiter[] = [];
 
-  constructor(capacities: readonly number[]) {
+  /** When `signal` aborts, every waiting job is told there is no slot (one listener for all of them). */
+  constructor(
+    capacities: readonly number[],
+    private readonly signal?: AbortSignal,
+  ) {
     this.free = capacities.map((capacity) => Array.from({ length: capacity }, (_, i) => capacity - 1 - i));
+    signal?.addEventListener(
+      'abort',
+      () => {
+        for (const waiter of this.waiters.splice(0)) waiter.resolve(undefined);
+      },
+      { once: true },
+    );
   }
 
-  /**
-   * Resolves with a slot once one is free on an engine `canRun` accepts; undefined if none is left alive, or
-   * when `signal` aborts first.
-   */
-  acquire(canRun: (engine: number) => boolean, signal?: AbortSignal): Promise<EngineSlot | undefined> {
+  /** Resolves with a slot once one is free on an engine `canRun` accepts; undefined if none is left alive or the run was aborted. */
+  acquire(canRun: (engine: number) => boolean): Promise<EngineSlot | undefined> {
     return new Promise((resolve) => {
-      if (signal?.aborted) return resolve(undefined);
-      const onAbort = (): void => {
-        const index = this.waiters.indexOf(waiter);
-        if (index !== -1) this.waiters.splice(index, 1);
-        resolve(undefined);
-      };
-      const waiter: Waiter = {
-        canRun,
-        resolve: (slot) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(slot);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(waiter);
+      if (this.signal?.aborted) return resolve(undefined);
+      this.waiters.push({ canRun, resolve });
       this.dispatch();
     });
   }

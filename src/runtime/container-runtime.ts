@@ -213,8 +213,8 @@ export interface SwarmOperations {
   createService(spec: ServiceSpec): Promise<string>;
   /** The tasks of a service, newest first. */
   tasks(serviceId: string): Promise<TaskState[]>;
-  /** The service's output, followed (demultiplexed); streams end when closed. */
-  logs(serviceId: string): Promise<ContainerOutput>;
+  /** The service's output (demultiplexed): followed (streams end when closed), or all of it so far. */
+  logs(serviceId: string, options?: { follow?: boolean }): Promise<ContainerOutput>;
   /** Removes the service (its task's container is stopped and removed by the swarm). */
   removeService(serviceId: string): Promise<void>;
   listServices(labels: Record<string, string | undefined>): Promise<ContainerSummary[]>;

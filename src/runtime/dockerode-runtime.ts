@@ -500,14 +500,14 @@ export class DockerodeRuntime implements ContainerRuntime {
         this.fail(`list the tasks of service ${serviceId.slice(0, 12)}`, error);
       }
     },
-    logs: async (serviceId) => {
+    logs: async (serviceId, options = {}) => {
       const modem = this.docker.modem as unknown as ModemLike;
       const raw = await new Promise<Readable>((resolve, reject) => {
         modem.dial(
           {
             path: `/services/${serviceId}/logs?`,
             method: 'GET',
-            options: { stdout: true, stderr: true, follow: true },
+            options: { stdout: true, stderr: true, follow: options.follow ?? true },
             isStream: true,
             statusCodes: { 200: true, 404: 'no such service', 500: 'server error', 503: 'node is not part of a swarm' },
           },

@@ -9,12 +9,15 @@ import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import type { PackOwner, ResolvedTemplate } from '../archive/pack-templates.js';
 import type { ContainerRuntime, ServiceSpec, SwarmOperations, TaskState } from '../runtime/container-runtime.js';
 import { LogSink, type LogFiles, type OutputStreamName } from '../job/log-sink.js';
-import { asJobError, watchLimits, type ContainerJobOutcome } from '../job/run-container-job.js';
+import { Readable } from 'node:stream';
+import { asJobError, skipBytes, watchLimits, type ContainerJobOutcome } from '../job/run-container-job.js';
 import { underMount, writeHostTemplates } from '../pool/run-exec-job.js';
 
 /** Swarm refuses configs over 500 KB. */
 export const SWARM_CONFIG_MAX_BYTES = 500 * 1024;
-const TASK_POLL_MS = 250;
+const TASK_POLL_MS = 100;
+/** Lets lines already in flight on the followed stream arrive before it is closed. */
+const LOG_SETTLE_MS = 100;
 const ENDED = new Set(['complete', 'failed', 'rejected', 'shutdown', 'orphaned', 'remove']);
 
 /** Everything one attempt of a job needs on the swarm backend. */
@@ -131,10 +134,18 @@ export async function runServiceJob(execution: ServiceJobExecution): Promise<Con
       signal.removeEventListener('abort', onAbort);
       watch.clear();
     }
-    // The service logs keep following after the task ended: give late lines a moment, then stop reading.
-    await Promise.race([followed, delay(execution.logGraceMs)]);
+    // A followed service log never ends on its own: stop following, then read the whole log once and append
+    // what the live stream had not delivered yet.
+    await Promise.race([followed, delay(LOG_SETTLE_MS)]);
     output.close();
     await followed;
+    if (!isStopped) {
+      const full = await swarm.logs(id, { follow: false });
+      await Promise.race([
+        Promise.all((['stdout', 'stderr'] as const).map((name) => logSink.follow(name, Readable.from(skipBytes(full[name], logSink.bytes[name]))))),
+        delay(execution.logGraceMs).then(() => full.close()),
+      ]);
+    }
     await logSink.close();
     sink = undefined;
     exitCode = task?.exitCode ?? null;
