@@ -1,10 +1,10 @@
 export { DockerSimManager, type StartComputationOptions } from './manager/docker-sim-manager.js';
 export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, ExecutionMode, EngineOptions, Backend } from './manager/docker-sim-manager-options.js';
-export { LABELS } from './manager/labels.js';
+export { LABELS } from './runtime/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
 export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure } from './job/job-settings.js';
 export { readManifest, latestRecords, manifestPath, type ManifestRecord } from './manifest/run-manifest.js';
-export type { ReapResult } from './manager/reap-orphans.js';
+export type { ReapResult } from './backends/reap-orphans.js';
 export type { SkippedEntry } from './archive/extract-output.js';
 export type { JobStatus } from './job/job-status.js';
 export type { JobResult, RunSummary, RunStopReason } from './job/job-result.js';

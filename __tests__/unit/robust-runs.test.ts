@@ -32,7 +32,8 @@ import { setAsideAttempt } from '../../src/job/attempt-folders.js';
 import { failureReason, retryDelayMs, shouldRetry } from '../../src/job/retry-policy.js';
 import { ManifestWriter } from '../../src/manifest/run-manifest.js';
 import { specHash, type JobSpecForHash } from '../../src/manifest/spec-hash.js';
-import { isOwnerGone, processStartTime, reapOrphanContainers } from '../../src/manager/reap-orphans.js';
+import { reapOrphanContainers } from '../../src/backends/reap-orphans.js';
+import { isOwnerGone, processStartTime } from '../../src/runtime/owner.js';
 
 const IMAGE = 'sim:1.0';
 let tmp: string;
@@ -442,7 +443,7 @@ describe('retries with the in-memory runtime', () => {
     expect(retrying[0]).toMatchObject({ attempt: 2, delayMs: 1, setAsideTo: path.join(jobDir, '.attempt-1') });
     expect(retrying[0]?.error).toBeInstanceOf(JobExitError);
     expect(retrying[0]?.error).toMatchObject({ exitCode: 3 });
-    expect(runtime.created.filter((s) => s.labels[LABELS.job] === 'flaky').map((s) => s.name)).toEqual([`dsim-${summary.runId}-flaky`, `dsim-${summary.runId}-flaky-2`]);
+    expect(runtime.created.filter((s) => s.labels[LABELS.job] === 'flaky').map((s) => s.name)).toEqual([`dsim-${summary.runId}-flaky`, `dsim-${summary.runId}.2-flaky`]);
     expect(await readFile(path.join(jobDir, '.attempt-1', 'log.txt'), 'utf8')).toBe('flaky attempt 1\n');
     expect(await readFile(path.join(jobDir, 'log.txt'), 'utf8')).toBe('flaky attempt 2\n');
     expect(runtime.existing).toEqual([]);
@@ -461,7 +462,7 @@ describe('retries with the in-memory runtime', () => {
       { attempt: 2, delayMs: 1 },
       { attempt: 3, delayMs: 2 },
     ]);
-    expect(runtime.created.map((s) => s.name)).toEqual([`dsim-${summary.runId}-bad`, `dsim-${summary.runId}-bad-2`, `dsim-${summary.runId}-bad-3`]);
+    expect(runtime.created.map((s) => s.name)).toEqual([`dsim-${summary.runId}-bad`, `dsim-${summary.runId}.2-bad`, `dsim-${summary.runId}.3-bad`]);
     const jobDir = path.join(tmp, 'data', 'job_bad');
     expect((await readdir(jobDir)).sort()).toEqual(['.attempt-1', '.attempt-2', 'log.txt', 'stderr.log', 'stdout.log']);
     expect(await readFile(path.join(jobDir, '.attempt-2', 'log.txt'), 'utf8')).toBe('bad attempt 2\n');
@@ -470,7 +471,7 @@ describe('retries with the in-memory runtime', () => {
   test('a non-zero exit is not retried by default; an engine error is', async () => {
     const { runtime, manager } = setup({
       behaviour: failFirstAttempts({ exits: 1 }),
-      failOn: { start: (spec) => spec.name.endsWith('-engine') }, // the first attempt only: retries end in -2
+      failOn: { start: (spec) => /^dsim-[0-9a-f]{12}-engine$/.test(spec.name) }, // the first attempt only: retries are dsim-<run>.<n>-engine
     });
     manager.addSimJob({ name: 'exits', retries: 3, backoff: quickBackoff });
     manager.addSimJob({ name: 'engine', retries: 3, backoff: quickBackoff });

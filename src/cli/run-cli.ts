@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { quote } from 'shell-quote';
 import { DockerSimManager } from '../manager/docker-sim-manager.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
-import { LABELS } from '../manager/labels.js';
+import { LABELS } from '../runtime/labels.js';
 import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
 import { loadSweepFile } from '../sweep/expand-sweep.js';
 import { writeReport } from '../report/write-report.js';

@@ -130,14 +130,6 @@ function fail(field: string, value: unknown, expectation: string, hint = ''): ne
   throw new ValidationError(field, value, `Expected \`${field}\` to be ${expectation}, got ${describeValue(value)}.${hint ? ` ${hint}` : ''}`);
 }
 
-/** The repository part of a reference: without its tag or digest. */
-export function repositoryOf(reference: string): string {
-  const withoutDigest = reference.split('@')[0] ?? reference;
-  const slash = withoutDigest.lastIndexOf('/');
-  const colon = withoutDigest.lastIndexOf(':');
-  return colon > slash ? withoutDigest.slice(0, colon) : withoutDigest;
-}
-
 /** `name` + `tag` -> a full reference; a reference with a tag or digest is kept as it is. */
 export function imageReference(image: string, tag: string | undefined): string {
   const lastSegment = image.slice(image.lastIndexOf('/') + 1);

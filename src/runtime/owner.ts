@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import type { ContainerRuntime, ContainerSummary } from '../runtime/container-runtime.js';
 import { LABELS } from './labels.js';
 
 /**
@@ -14,6 +13,17 @@ export function processStartTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+const OWNER_START = processStartTime(process.pid);
+
+/** The labels that say which driver process (host, pid, start time) made an engine object. */
+export function ownerLabels(): Record<string, string> {
+  return {
+    [LABELS.ownerHost]: os.hostname(),
+    [LABELS.ownerPid]: String(process.pid),
+    ...(OWNER_START === undefined ? {} : { [LABELS.ownerStart]: OWNER_START }),
+  };
 }
 
 function isProcessAlive(pid: number): boolean {
@@ -37,29 +47,4 @@ export function isOwnerGone(labels: Readonly<Record<string, string>>, hostname =
   const started = labels[LABELS.ownerStart];
   const current = processStartTime(pid);
   return started !== undefined && current !== undefined && started !== current;
-}
-
-/** What an orphan sweep did. */
-export interface ReapResult {
-  /** Containers removed because the process that made them is gone. */
-  removed: ContainerSummary[];
-  /** Containers of this package left alone: their owner is alive, or on another host (it cannot be judged from here). */
-  kept: ContainerSummary[];
-}
-
-/** Removes the package's containers whose owner process on this host is gone. */
-export async function reapOrphanContainers(runtime: ContainerRuntime): Promise<ReapResult> {
-  const containers = await runtime.listContainers({ [LABELS.ownerPid]: undefined });
-  const result: ReapResult = { removed: [], kept: [] };
-  await Promise.all(
-    containers.map(async (container) => {
-      if (!isOwnerGone(container.labels)) {
-        result.kept.push(container);
-        return;
-      }
-      await runtime.remove(container.id);
-      result.removed.push(container);
-    }),
-  );
-  return result;
 }

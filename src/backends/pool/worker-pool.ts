@@ -1,6 +1,6 @@
-import { ValidationError } from '../errors/validation-error.js';
-import type { ContainerRuntime, ContainerSpec } from '../runtime/container-runtime.js';
-import { LABELS } from '../manager/labels.js';
+import { ValidationError } from '../../errors/validation-error.js';
+import type { ContainerRuntime, ContainerSpec } from '../../runtime/container-runtime.js';
+import { LABELS } from '../../runtime/labels.js';
 
 /** Where a worker sees the run's data directory; each job's mount path is a link into it. */
 export const POOL_DATA_MOUNT = '/.docker-sim-manager-data';

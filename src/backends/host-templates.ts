@@ -1,0 +1,22 @@
+import { cp, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ResolvedTemplate } from '../archive/pack-templates.js';
+
+/** Whether a template lands under the mount path, i.e. in the job folder on the host. */
+export function underMount(template: ResolvedTemplate, mountPath: string): boolean {
+  return template.target === mountPath || template.target.startsWith(`${mountPath}/`);
+}
+
+/**
+ * Writes the templates that target the mount path straight into the job folder on the host (for backends that
+ * mount the folder instead of copying into a container before it starts).
+ */
+export async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountPath: string, outputDir: string): Promise<void> {
+  for (const template of templates) {
+    if (!underMount(template, mountPath)) continue;
+    const target = path.join(outputDir, path.posix.relative(mountPath, template.target));
+    await mkdir(path.dirname(target), { recursive: true });
+    if (template.kind === 'content') await writeFile(target, template.content, { mode: template.mode });
+    else await cp(template.source, target, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false, preserveTimestamps: true });
+  }
+}

@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import { packTemplates } from '../../archive/pack-templates.js';
+import { JobCancelledError } from '../../errors/job-cancelled-error.js';
+import type { PreparedJob } from '../../job/prepared-job.js';
+import type { ContainerRuntime, ExecSpec } from '../../runtime/container-runtime.js';
+import type { AttemptOutcome } from '../backend.js';
+import { underMount, writeHostTemplates } from '../host-templates.js';
+import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
+import { POOL_DATA_MOUNT, jobCommand, type Worker, type WorkerPool } from './worker-pool.js';
+
+/** What one attempt in a warm worker needs. */
+export interface PoolAttemptOptions {
+  job: PreparedJob;
+  /** The argv a fresh container would run, with the job's env, user and working directory. */
+  exec: ExecSpec;
+  mountPath: string;
+  runtime: ContainerRuntime;
+  pool: WorkerPool;
+  slot: number;
+  signal: AbortSignal;
+}
+
+/**
+ * One attempt as a process in its slot's worker: the mount path becomes a link to the job's folder, templates are
+ * placed, the job's argv runs with its env, user and working directory. An exec cannot be signalled reliably, so
+ * a job that must stop (timeout, stall, cancellation) takes its worker with it: the worker is removed and a
+ * fresh one takes the slot. A worker that failed a job for any reason but the job's own exit is replaced too.
+ */
+export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
+  const { runtime, pool, job, signal } = options;
+  const jobName = job.job.name;
+  let worker: Worker | undefined;
+  return {
+    async launch(stage): Promise<LaunchedProcess> {
+      stage('get a worker');
+      worker = await pool.acquire(options.slot);
+      const current = worker;
+      stage('place the templates');
+      await writeHostTemplates(job.templates, options.mountPath, job.outputDir);
+      const inContainer = job.templates.filter((template) => !underMount(template, options.mountPath));
+      if (inContainer.length > 0) {
+        stage('copy templates into the worker');
+        await runtime.putArchive(current.id, '/', packTemplates(inContainer, job.owner));
+      }
+      if (signal.aborted) throw new JobCancelledError(jobName);
+      stage('start the job in its worker');
+      const folder = `${POOL_DATA_MOUNT}/${path.basename(job.outputDir)}`;
+      const execId = await runtime.createExec(current.id, { ...options.exec, cmd: jobCommand(folder, options.exec.cmd) });
+      const output = await runtime.startExec(execId);
+      // The exec's streams end when its process exits, or when its worker dies.
+      const ended = Promise.all([finished(output.stdout), finished(output.stderr)])
+        .catch(() => undefined)
+        .then(async (): Promise<AttemptEnd> => {
+          const state = await runtime.inspectExec(execId).catch(() => ({ isRunning: false, exitCode: null }));
+          if (state.exitCode === null || state.isRunning) {
+            return {
+              exitCode: null,
+              lostReason: `The worker container ${current.id.slice(0, 12)} of job ${jobName} stopped while the job ran (it was killed, ran out of memory, or the engine went away); a fresh worker takes its place.`,
+            };
+          }
+          return { exitCode: state.exitCode };
+        });
+      return { id: current.id, output, ended, drainMs: Infinity };
+    },
+    stop() {
+      if (worker) pool.kill(worker).catch(() => undefined);
+    },
+    release(outcome: AttemptOutcome, isStopped: boolean) {
+      if (!worker) return;
+      // A worker that was killed, died, or could not be reached or prepared is not trusted with the next job.
+      const isSpent = isStopped || (outcome.status === 'failed' && outcome.error?.code !== 'E_JOB_EXIT');
+      pool.release(worker, isSpent);
+    },
+  };
+}
