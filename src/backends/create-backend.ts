@@ -1,3 +1,4 @@
+import { ValidationError } from '../errors/validation-error.js';
 import type { Backend, BackendKind, BackendOptions } from './backend.js';
 import { ContainerBackend } from './container/container-backend.js';
 import { PoolBackend } from './pool/pool-backend.js';
@@ -7,11 +8,17 @@ import { SwarmBackend } from './swarm/swarm-backend.js';
 export interface BackendChoice {
   backend: 'engine' | 'swarm';
   executionMode: 'container' | 'pool';
+  /** `engines` was given (several engines). */
+  hasEngineList?: boolean;
 }
 
-/** Which backend the options pick (validation already refused swarm with pool). */
+/** Which backend the options pick; a combination no backend runs is refused with a `ValidationError`. */
 export function backendKind(choice: BackendChoice): BackendKind {
-  if (choice.backend === 'swarm') return 'swarm';
+  if (choice.backend === 'swarm') {
+    if (choice.hasEngineList) throw new ValidationError('backend', 'swarm', "backend 'swarm' schedules on one swarm: give its manager as `docker`, not several `engines`.");
+    if (choice.executionMode === 'pool') throw new ValidationError('executionMode', 'pool', "executionMode 'pool' runs on engines; it cannot be combined with backend 'swarm'.");
+    return 'swarm';
+  }
   return choice.executionMode === 'pool' ? 'pool' : 'container';
 }
 

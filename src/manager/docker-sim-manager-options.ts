@@ -5,6 +5,7 @@ import { normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettin
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { DockerConnection } from '../runtime/dockerode-runtime.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
+import { backendKind } from '../backends/create-backend.js';
 
 /** When to pull the image. */
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -221,8 +222,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   const engines = normalizeEngines(options);
   const { backend = 'engine' } = options;
   if (backend !== 'engine' && backend !== 'swarm') fail('backend', backend, "'engine' or 'swarm'");
-  if (backend === 'swarm' && options.engines !== undefined) throw new ValidationError('backend', backend, "backend 'swarm' schedules on one swarm: give its manager as `docker`, not several `engines`.");
-  if (backend === 'swarm' && executionMode === 'pool') throw new ValidationError('executionMode', executionMode, "executionMode 'pool' runs on engines; it cannot be combined with backend 'swarm'.");
+  backendKind({ backend, executionMode, hasEngineList: options.engines !== undefined }); // refuses combinations no backend runs
   return {
     imageReference: imageReference(image, tag),
     maxWorkers: engines.reduce((sum, engine) => sum + engine.maxWorkers, 0),
