@@ -95,9 +95,9 @@ export async function* skipBytes(stream: Readable, count: number): AsyncGenerato
 }
 
 /** A failure as the package's typed error: engine errors keep theirs, anything else becomes an `EngineError`. */
-export function asJobError(error: unknown, operation: string): DockerSimError {
+export function asJobError(error: unknown, jobName: string, operation: string): DockerSimError {
   if (isDockerSimError(error)) return error;
-  return new EngineError(operation, `Job failed: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  return new EngineError(operation, `Job ${jobName} failed to ${operation}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
 /**
@@ -211,7 +211,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
   try {
     result = await attempt();
   } catch (error) {
-    result = signal.aborted ? cancelled() : outcome('failed', asJobError(error, stage));
+    result = signal.aborted ? cancelled() : outcome('failed', asJobError(error, jobName, stage));
   }
   if (sink) await sink.close().catch(() => undefined);
   try {
