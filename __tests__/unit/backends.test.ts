@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { backendKind } from '../../src/backends/create-backend.js';
 import { runAttempt, type AttemptContext, type AttemptDriver, type AttemptEnd } from '../../src/backends/run-attempt.js';
 import { serviceName } from '../../src/backends/swarm/service-name.js';
-import { DockerSimManager, ValidationError, type ContainerRuntime } from '../../src/index.js';
+import { DockerSimManager, ValidationError } from '../../src/index.js';
 import { InMemoryRuntime } from '../../src/testing.js';
 
 let dir: string;
@@ -52,11 +52,8 @@ describe('backend choice', () => {
   });
 
   test('a remote swarm manager with outputMode auto is refused before anything runs: outputs would stay on the node', async () => {
-    class RemoteRuntime extends InMemoryRuntime {
-      override readonly isLocal = false;
-    }
-    const runtime = new RemoteRuntime({ images: { 'img:latest': {} } });
-    const manager = new DockerSimManager({ image: 'img', dataDirectory: path.join(dir, 'out'), backend: 'swarm', runtime: runtime as ContainerRuntime });
+    const runtime = new InMemoryRuntime({ images: { 'img:latest': {} }, isLocal: false });
+    const manager = new DockerSimManager({ image: 'img', dataDirectory: path.join(dir, 'out'), backend: 'swarm', runtime });
     manager.addSimJob({ name: 'j1', command: 'x' });
     const error = await manager.startComputation().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);

@@ -59,7 +59,14 @@ export interface AttemptContext extends AttemptLimits {
   onLogTruncated?: (() => void) | undefined;
   onLine?: ((stream: OutputStreamName, line: string) => void) | undefined;
   onStarted(id: string): void;
+  /** Values never quoted in a message (the job's secret-looking env values): masked as `***`. */
+  redact?: readonly string[] | undefined;
 }
+
+/** How many lines of stderr a failure quotes. */
+const STDERR_TAIL_LINES = 10;
+/** Env names whose values are treated as secrets in quoted output. */
+const SECRET_NAME = /pass|secret|token|key|credential|auth|cookie|session/i;
 
 /** How long re-reading a whole log may take before it is given up. */
 const READ_LOGS_LIMIT_MS = 30_000;
@@ -187,9 +194,11 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
         if (exitCode === 0 && watch.reason === undefined) throw error;
       }
     }
+    // A failure says where the log is and quotes the end of stderr: the reason is usually there.
+    const details = { logFile: context.logFiles.combined, stderrTail: logSink.tail('stderr', STDERR_TAIL_LINES, context.redact) };
     // A stopped attempt did not finish its work, even when it exits 0 on SIGTERM (say, after a checkpoint).
-    if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(jobName, context.timeoutMs ?? 0, exitCode));
-    if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(jobName, context.inactivityTimeoutMs ?? 0, exitCode));
+    if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(jobName, context.timeoutMs ?? 0, exitCode, { logFile: details.logFile }));
+    if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(jobName, context.inactivityTimeoutMs ?? 0, exitCode, { logFile: details.logFile }));
     if (end.lostReason !== undefined) throw new EngineError('wait for the job to end', end.lostReason);
     if (exitCode === 0) return outcome('succeeded');
     if (exitCode === null) throw new EngineError('wait for the job to end', `Job ${jobName} ended without an exit code: the engine lost track of it.`);
@@ -204,7 +213,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     }
     stage = 'inspect the exit';
     const explained = (await driver.explainExit?.(exitCode)) ?? { isOomKilled: false };
-    return outcome('failed', new JobExitError(jobName, exitCode, explained.isOomKilled));
+    return outcome('failed', new JobExitError(jobName, exitCode, explained.isOomKilled, details));
   };
 
   let result: AttemptOutcome;
@@ -237,5 +246,8 @@ export function attemptContext(request: AttemptRequest, runtime: ContainerRuntim
     timeoutMs: job.settings.timeoutMs,
     inactivityTimeoutMs: job.settings.inactivityTimeoutMs,
     onStalled: request.onStalled,
+    redact: Object.entries(job.spec.env)
+      .filter(([name, value]) => SECRET_NAME.test(name) && value.length >= 4)
+      .map(([, value]) => value),
   };
 }

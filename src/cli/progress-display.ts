@@ -50,8 +50,19 @@ function track(manager: DockerSimManager, onChange: (counts: Counts) => void): C
   return counts;
 }
 
+/**
+ * A failure on one line: the message's first sentence, the last line the job wrote to stderr (usually the
+ * reason: an exception, an assertion) and where the whole log is.
+ */
+export function describeFailure(error: DockerSimError): string {
+  const first = (error.message.split('\n')[0] ?? '').replace(/ The last lines of its stderr:$/, '');
+  const { stderrTail, logFile } = error as DockerSimError & { stderrTail?: readonly string[]; logFile?: string };
+  const last = stderrTail?.[stderrTail.length - 1]?.trim();
+  return `${first}${last ? ` Last stderr line: ${last}` : ''}${logFile && !first.includes(logFile) ? ` (log: ${logFile})` : ''}`;
+}
+
 function failureLine(name: string, error: DockerSimError): string {
-  return `✘ ${name}: ${error.message.split('\n')[0] ?? ''}`;
+  return `✘ ${name}: ${describeFailure(error)}`;
 }
 
 /**
@@ -103,13 +114,22 @@ export function terminalDisplay(manager: DockerSimManager, stream: NodeJS.WriteS
       pullBar.stop();
     }
   });
-  manager.on('job:failed', ({ job, error }) => multibar.log(`${failureLine(job.name, error)}\n`));
-  manager.on('job:retrying', ({ job, attempt, delayMs, error }) => multibar.log(`↻ ${job.name}: attempt ${attempt} in ${(delayMs / 1000).toFixed(1)} s (${error.code})\n`));
-  manager.on('run:cancelling', ({ reason }) => multibar.log(`Stopping the run (${reason}): running containers are being stopped and removed...\n`));
-  manager.on('run:warning', ({ message }) => multibar.log(`! ${message}\n`));
+  // Lines above the bars: cli-progress prints them at its next redraw, so before the first bar exists they go
+  // straight to the stream, and stop() forces a last redraw: no event the plain display prints is dropped.
+  const log = (text: string): void => {
+    if (jobsBar || pullBar) multibar.log(`${text}\n`);
+    else stream.write(`${text}\n`);
+  };
+  manager.on('job:failed', ({ job, error }) => log(failureLine(job.name, error)));
+  manager.on('job:stalled', ({ job, silentMs }) => log(`… ${job.name}: no output for ${(silentMs / 1000).toFixed(0)} s, stopping it as stalled`));
+  manager.on('job:retrying', ({ job, attempt, delayMs, error }) => log(`↻ ${job.name}: attempt ${attempt} in ${(delayMs / 1000).toFixed(1)} s (${error.code})`));
+  manager.on('run:cancelling', ({ reason }) => log(`Stopping the run (${reason}): running containers are being stopped and removed...`));
+  manager.on('run:orphans-removed', ({ containers }) => log(`Removed ${containers.length} containers left by a driver that is gone.`));
+  manager.on('run:warning', ({ message }) => log(`! ${message}`));
   return {
     stop: () => {
       if (jobsBar) jobsBar.update({ details: details(counts) });
+      multibar.update();
       multibar.stop();
     },
   };
@@ -130,7 +150,7 @@ export function lineDisplay(manager: DockerSimManager, stream: NodeJS.WritableSt
   manager.on('job:started', ({ job, attempt }) => print(`started   ${job.name}${attempt > 1 ? ` (attempt ${attempt})` : ''}`));
   manager.on('job:skipped', ({ job }) => print(`skipped   ${job.name} (succeeded earlier with the same spec)`));
   manager.on('job:succeeded', ({ job, result }) => print(`succeeded ${job.name} in ${(result.durationMs / 1000).toFixed(1)} s [${++finished}/${total}]`));
-  manager.on('job:failed', ({ job, error }) => print(`failed    ${job.name}: ${error.message.split('\n')[0] ?? ''} [${++finished}/${total}]`));
+  manager.on('job:failed', ({ job, error }) => print(`failed    ${job.name}: ${describeFailure(error)} [${++finished}/${total}]`));
   manager.on('job:cancelled', ({ job }) => print(`cancelled ${job.name} [${++finished}/${total}]`));
   manager.on('job:stalled', ({ job, silentMs }) => print(`stalled   ${job.name}: no output for ${(silentMs / 1000).toFixed(0)} s`));
   manager.on('job:retrying', ({ job, attempt, delayMs, error }) => print(`retrying  ${job.name}: attempt ${attempt} in ${(delayMs / 1000).toFixed(1)} s (${error.code})`));

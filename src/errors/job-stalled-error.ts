@@ -1,4 +1,6 @@
 import { DockerSimError } from './docker-sim-error.js';
+import { describeOutput, type JobOutputDetails } from './job-exit-error.js';
+import { formatDuration } from '../util/format-duration.js';
 
 /**
  * A job wrote nothing to stdout or stderr for `inactivityTimeoutMs` and was stopped (SIGTERM, then SIGKILL
@@ -16,12 +18,16 @@ export class JobStalledError extends DockerSimError {
   /** The container's exit code after the stop, null if it never reported one. */
   readonly exitCode: number | null;
 
-  constructor(jobName: string, inactivityTimeoutMs: number, exitCode: number | null) {
+  /** The job's `log.txt` (absolute), when known. */
+  readonly logFile: string | undefined;
+
+  constructor(jobName: string, inactivityTimeoutMs: number, exitCode: number | null, details: JobOutputDetails = {}) {
     super(
       'E_JOB_STALLED',
-      `Job ${jobName} wrote no output for ${inactivityTimeoutMs} ms (inactivityTimeoutMs) and was stopped as stalled${exitCode === null ? '' : ` (exit code ${exitCode})`}. If it legitimately works silently for longer, raise \`inactivityTimeoutMs\` or have it print progress.`,
+      `Job ${jobName} was stopped as stalled: it wrote no output for ${formatDuration(inactivityTimeoutMs)} (\`inactivityTimeoutMs\`; \`inactivityTimeout\` in a sweep file)${exitCode === null ? '' : `; it then exited with code ${exitCode}`}. If it legitimately works silently for longer, raise the limit or have it print progress.${describeOutput(details, 'Its output so far')}`,
     );
     this.inactivityTimeoutMs = inactivityTimeoutMs;
     this.exitCode = exitCode;
+    this.logFile = details.logFile;
   }
 }

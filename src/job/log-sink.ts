@@ -7,6 +7,10 @@ export type OutputStreamName = 'stdout' | 'stderr';
 
 /** The longest line handed to `onLine`; longer runs without a newline are split. */
 const MAX_LINE_CHARS = 64 * 1024;
+/** How much of the end of each stream is kept in memory, for the reason of a failure. */
+const TAIL_BYTES = 4096;
+/** The longest tail line put into a message. */
+const MAX_TAIL_LINE_CHARS = 300;
 
 class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');
@@ -59,6 +63,7 @@ export class LogSink {
   private readonly splitters: Partial<Record<OutputStreamName, LineSplitter>> = {};
   private fileError: Error | undefined;
   private isTruncated = false;
+  private readonly tails: Record<OutputStreamName, Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
 
   constructor(
     files: LogFiles,
@@ -91,6 +96,8 @@ export class LogSink {
   write(name: OutputStreamName, chunk: Buffer): boolean {
     const kept = Math.max(0, Math.min(chunk.length, this.options.maxBytes - this.totalBytes));
     this.bytes[name] += chunk.length;
+    const tail = chunk.length >= TAIL_BYTES ? chunk.subarray(chunk.length - TAIL_BYTES) : Buffer.concat([this.tails[name], chunk]);
+    this.tails[name] = tail.length > TAIL_BYTES ? tail.subarray(tail.length - TAIL_BYTES) : tail;
     if (chunk.length > 0) this.lastOutputAt = Date.now();
     if (kept === 0) {
       this.truncate();
@@ -102,6 +109,24 @@ export class LogSink {
     const isStreamReady = this.perStream[name].write(data);
     if (kept < chunk.length) this.truncate();
     return isCombinedReady && isStreamReady;
+  }
+
+  /**
+   * The last `count` non-blank lines the job wrote to a stream (from its last 4 KB), each at most 300
+   * characters, with every string of `redact` replaced by `***`.
+   */
+  tail(name: OutputStreamName, count: number, redact: readonly string[] = []): string[] {
+    const lines = this.tails[name]
+      .toString('utf8')
+      .split(/\r?\n/)
+      .filter((line) => line.trim() !== '');
+    // The first line may have been cut by the 4 KB window: dropped unless it is all there is.
+    if (this.bytes[name] > TAIL_BYTES && lines.length > 1) lines.shift();
+    return lines.slice(-count).map((line) => {
+      let shown = line.length > MAX_TAIL_LINE_CHARS ? `${line.slice(0, MAX_TAIL_LINE_CHARS)}…` : line;
+      for (const secret of redact) shown = shown.split(secret).join('***');
+      return shown;
+    });
   }
 
   private truncate(): void {

@@ -108,7 +108,7 @@ export function renderReportHtml(records: readonly ManifestRecord[], options: { 
 <td data-value="${r.exitCode ?? ''}">${r.exitCode ?? '–'}</td><td data-value="${r.attempts}">${r.attempts}</td>
 <td data-value="${r.durationMs}">${seconds(r.durationMs)}</td><td>${escapeHtml(r.startedAt ?? '–')}</td>
 ${params.map((p) => `<td data-value="${escapeHtml(r.parameters?.[p] ?? '')}">${escapeHtml(r.parameters?.[p] ?? '')}</td>`).join('')}
-<td>${link(r, 'log.txt')} ${link(r, 'stdout.log')} ${link(r, 'stderr.log')}</td><td class="muted">${escapeHtml(r.error?.message ?? '')}</td></tr>`,
+<td>${link(r, 'log.txt')} ${link(r, 'stdout.log')} ${link(r, 'stderr.log')}</td><td class="muted error">${escapeHtml(r.error?.message ?? '')}</td></tr>`,
     )
     .join('\n');
   const title = options.title ?? 'docker-sim-manager report';
@@ -117,7 +117,7 @@ ${params.map((p) => `<td data-value="${escapeHtml(r.parameters?.[p] ?? '')}">${e
 <title>${escapeHtml(title)}</title>
 <style>
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#202124;background:#fff}
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}.muted{color:#5f6368}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}.muted{color:#5f6368}.error{white-space:pre-wrap;font-size:12px;max-width:60ch}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}.card{border:1px solid #dadce0;border-radius:8px;padding:10px 14px;min-width:110px}
 .card b{display:block;font-size:22px}.timeline{border:1px solid #dadce0;border-radius:6px;background:#fafafa}
 .lane,.tick{font-size:11px;fill:#5f6368}.grid{stroke:#e8eaed}figure{margin:0 0 16px}figcaption{margin-bottom:4px}

@@ -54,6 +54,8 @@ export interface InMemoryRuntimeOptions {
   unreachable?: Error;
   /** Decides whether the registry accepts credentials (`checkAuth`). @default accept all */
   acceptsCredentials?: (credentials: RegistryCredentials) => boolean;
+  /** Pretend to be a remote engine (no bind mounts of host folders: outputs are copied). @default true */
+  isLocal?: boolean;
 }
 
 interface FakeContainer {
@@ -97,7 +99,7 @@ interface FakeExec {
  */
 export class InMemoryRuntime implements ContainerRuntime {
   readonly endpoint = 'memory://';
-  readonly isLocal = true;
+  readonly isLocal: boolean;
   /** Every container ever created, removed or not. */
   readonly created: ContainerSpec[] = [];
   /** Names of the operations called, in order (`create`, `start`, `remove`...). */
@@ -119,6 +121,7 @@ export class InMemoryRuntime implements ContainerRuntime {
   private readonly images: Map<string, ImageInfo>;
 
   constructor(private readonly options: InMemoryRuntimeOptions = {}) {
+    this.isLocal = options.isLocal ?? true;
     this.images = new Map(Object.entries(options.images ?? {}).map(([ref, info]) => [ref, fullImage(ref, info)]));
   }
 
