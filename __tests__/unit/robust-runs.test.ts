@@ -796,7 +796,7 @@ describe('resume', () => {
     );
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as ValidationError).field).toBe('jobs[J]');
-    expect((error as ValidationError).message).toMatch(/already holds files from an earlier run/);
+    expect((error as ValidationError).message).toMatch(/already holds files from an earlier run.*set `resume: true` \(dsim: `dsim run --resume`\)/s);
     expect(second.calls).toEqual([]); // refused before the engine was even asked
     expect(await readdir(path.join(dataDirectory(), 'job_J'))).toEqual(before);
     expect(await readdir(dataDirectory())).not.toContain('job_fresh');

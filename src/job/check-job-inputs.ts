@@ -16,7 +16,7 @@ export async function checkOutputDirIsFree(jobName: string, outputDir: string): 
     throw new ValidationError(
       `jobs[${jobName}]`,
       outputDir,
-      `The output folder of job ${jobName} (${outputDir}) already holds files from an earlier run. Nothing was overwritten: move or remove that folder, rename the job, or choose another dataDirectory.`,
+      `The output folder of job ${jobName} (${outputDir}) already holds files from an earlier run. Nothing was overwritten. To continue that run (jobs that succeeded are skipped, the others run again with their earlier output set aside), set \`resume: true\` (dsim: \`dsim run --resume\`); to start afresh, choose another dataDirectory, or move or remove that folder.`,
     );
   }
 }
