@@ -199,6 +199,24 @@ describe('options', () => {
     }
   });
 
+  test.each([
+    [{ maxWorker: 3 }, 'Did you mean `maxWorkers`?'],
+    [{ maxworkers: 3 }, 'Did you mean `maxWorkers`?'],
+    [{ timeoutMs: 1000 }, '`timeoutMs` is a job setting: put it under `defaults` (or on each job).'],
+    [{ timeoutMS: 1000 }, 'Did you mean the job setting `timeoutMs` (under `defaults`)?'],
+    [{ colour: 'red' }, 'Check its spelling; job settings go under `defaults`.'],
+    [{ defaults: { comand: '-i 3' } }, 'Did you mean `command`?'],
+    [{ engines: [{ name: 'a', maxWorker: 1 }] }, 'Did you mean `maxWorkers`?'],
+  ])('an unknown option %j suggests the likely fix', (bad, hint) => {
+    const make = () => new DockerSimManager({ image: IMAGE, dataDirectory: '/tmp/x', ...(bad as object) });
+    expect(make).toThrow(hint);
+  });
+
+  test('an unknown job option suggests the nearest one', () => {
+    expect(() => new SimJob({ name: 'J', comand: 'typo' } as never)).toThrow('Unknown job option `comand` on job J. Did you mean `command`?');
+    expect(() => new SimJob({ name: 'J', parameter: { a: 1 } } as never)).toThrow('Did you mean `parameters`?');
+  });
+
   test('a tag is appended only to an untagged image; registry ports are not mistaken for tags', () => {
     const runtime = new InMemoryRuntime();
     const ref = (image: string, tag?: string) => new DockerSimManager({ image, ...(tag ? { tag } : {}), dataDirectory: '/tmp/x', runtime }).config.imageReference;

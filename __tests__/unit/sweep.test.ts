@@ -92,4 +92,21 @@ describe('sweep files', () => {
     expect(error.field).toBe('image');
     expect(error.message).toMatch(/image: [^\n]+\n\s+retries: /);
   });
+
+  test('a duration needs a unit: a bare number is refused with the fix, naming the file key', () => {
+    const error = validationError(() => parseSweep({ image: 'sim', timeout: 30, backoff: { initialDelay: 500 } }));
+    expect(error.field).toBe('timeout');
+    expect(error.message).toContain("timeout: a bare number is not a duration: write '30s' for 30 seconds (or '30m', '30ms')");
+    expect(error.message).toContain("backoff.initialDelay: a bare number is not a duration: write '500s'");
+    expect(validationError(() => parseSweep({ image: 'sim', timeout: 'soon' })).message).toContain("timeout: expected a duration with a unit, like '90s'");
+    expect(parseSweep({ image: 'sim', timeout: '30s' }).timeout).toBe('30s');
+  });
+
+  test('an unknown key suggests the nearest one, also for the library names of sweep keys', () => {
+    const error = validationError(() => parseSweep({ image: 'sim', maxworkers: 4, timeoutMs: '1s', parameters: { gird: { a: [1] } }, colour: 'red' }));
+    expect(error.message).toContain("unknown key 'maxworkers' (did you mean 'maxWorkers'?)");
+    expect(error.message).toContain("unknown key 'timeoutMs' (did you mean 'timeout'?)");
+    expect(error.message).toContain("parameters: unknown key 'gird' (did you mean 'grid'?)");
+    expect(error.message).toMatch(/unknown key 'colour'(;|\n|$)/);
+  });
 });

@@ -156,7 +156,7 @@ export interface NormalizedSettings {
   security?: 'default' | 'strict';
 }
 
-const SETTING_KEYS = new Set([
+const SETTING_KEYS: ReadonlySet<string> = new Set([
   'command',
   'templates',
   'env',
@@ -379,6 +379,9 @@ export function applySecurityPreset(settings: NormalizedSettings): NormalizedSet
 }
 
 /** Settings keys, for spotting misspelled options. */
+/** The names of the job settings (for suggestions when one is misspelt). */
+export const JOB_SETTING_KEYS = SETTING_KEYS;
+
 export function unknownKeys(options: object, allowed: ReadonlySet<string>): string[] {
   return Object.keys(options).filter((key) => !allowed.has(key) && !SETTING_KEYS.has(key));
 }

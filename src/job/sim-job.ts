@@ -1,6 +1,7 @@
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { canTransition, type JobStatus } from './job-status.js';
-import { normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from './job-settings.js';
+import { JOB_SETTING_KEYS, normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from './job-settings.js';
+import { didYouMean } from '../util/closest-name.js';
 import type { JobResult } from './job-result.js';
 
 /** Options of one job. */
@@ -68,7 +69,7 @@ export class SimJob {
     }
     const unknown = unknownKeys(options, OWN_KEYS);
     if (unknown.length > 0) {
-      throw new ValidationError(`jobs[${name}].${unknown[0]}`, (options as unknown as Record<string, unknown>)[unknown[0] ?? ''], `Unknown job option \`${unknown[0]}\` on job ${name}. Check its spelling.`);
+      throw new ValidationError(`jobs[${name}].${unknown[0]}`, (options as unknown as Record<string, unknown>)[unknown[0] ?? ''], `Unknown job option \`${unknown[0]}\` on job ${name}. ${didYouMean(unknown[0] ?? '', [...OWN_KEYS, ...JOB_SETTING_KEYS])}`);
     }
     this.name = name;
     this.parameters = Object.freeze(normalizeParameters(options.parameters, name));

@@ -1,7 +1,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
-import { normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
+import { JOB_SETTING_KEYS, normalizeSettings, unknownKeys, type JobSettings, type NormalizedSettings } from '../job/job-settings.js';
+import { closestName, didYouMean } from '../util/closest-name.js';
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { DockerConnection } from '../runtime/dockerode-runtime.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
@@ -149,7 +150,7 @@ function normalizeDefaults(defaults: JobSettings): NormalizedSettings {
   if (typeof defaults === 'object' && defaults !== null) {
     const [unknown] = unknownKeys(defaults, new Set());
     if (unknown !== undefined) {
-      throw new ValidationError(`defaults.${unknown}`, (defaults as Record<string, unknown>)[unknown], `Unknown job setting \`defaults.${unknown}\`. Check its spelling.`);
+      throw new ValidationError(`defaults.${unknown}`, (defaults as Record<string, unknown>)[unknown], `Unknown job setting \`defaults.${unknown}\`. ${didYouMean(unknown, JOB_SETTING_KEYS)}`);
     }
   }
   return normalizeSettings(defaults, 'defaults.');
@@ -168,14 +169,24 @@ function normalizeEngines(options: DockerSimManagerOptions): Array<{ name: strin
   return engines.map((engine: unknown, i) => {
     const e = engine as Partial<EngineOptions> | null;
     if (typeof e !== 'object' || e === null) fail(`engines[${i}]`, engine, 'an object { name, docker, maxWorkers }');
+    const unknown = Object.keys(e).find((key) => !['name', 'docker', 'runtime', 'maxWorkers'].includes(key));
+    if (unknown !== undefined) throw new ValidationError(`engines[${i}].${unknown}`, (e as Record<string, unknown>)[unknown], `Unknown engine option \`${unknown}\`. ${didYouMean(unknown, ['name', 'docker', 'runtime', 'maxWorkers'], 'Use name, docker, runtime or maxWorkers.')}`);
     if (typeof e.name !== 'string' || !/^[\w.-]{1,64}$/.test(e.name)) fail(`engines[${i}].name`, e.name, "a name of letters, digits, '_', '.' or '-'");
     if (names.has(e.name)) throw new ValidationError(`engines[${i}].name`, e.name, `Two engines are named '${e.name}'; engine names must be unique.`);
     names.add(e.name);
     if (typeof e.maxWorkers !== 'number' || !Number.isInteger(e.maxWorkers) || e.maxWorkers < 1) fail(`engines[${i}].maxWorkers`, e.maxWorkers, 'an integer >= 1');
-    const unknown = Object.keys(e).find((key) => !['name', 'docker', 'runtime', 'maxWorkers'].includes(key));
-    if (unknown !== undefined) throw new ValidationError(`engines[${i}].${unknown}`, (e as Record<string, unknown>)[unknown], `Unknown engine option \`${unknown}\`; use name, docker, runtime or maxWorkers.`);
     return { name: e.name, maxWorkers: e.maxWorkers };
   });
+}
+
+/** What a misspelt or misplaced manager option most likely meant. */
+function unknownOptionHint(name: string): string {
+  if (JOB_SETTING_KEYS.has(name)) return `\`${name}\` is a job setting: put it under \`defaults\` (or on each job).`;
+  const option = closestName(name, KNOWN);
+  if (option !== undefined) return `Did you mean \`${option}\`?`;
+  const setting = closestName(name, JOB_SETTING_KEYS);
+  if (setting !== undefined) return `Did you mean the job setting \`${setting}\` (under \`defaults\`)?`;
+  return 'Check its spelling; job settings go under `defaults`.';
 }
 
 /** Validates the manager's options synchronously; nothing is created. */
@@ -183,7 +194,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   if (typeof options !== 'object' || options === null) fail('options', options, 'an object');
   const unknown = Object.keys(options).find((key) => !KNOWN.has(key));
   if (unknown !== undefined) {
-    throw new ValidationError(unknown, (options as unknown as Record<string, unknown>)[unknown], `Unknown option \`${unknown}\`. Check its spelling; job settings go under \`defaults\`.`);
+    throw new ValidationError(unknown, (options as unknown as Record<string, unknown>)[unknown], `Unknown option \`${unknown}\`. ${unknownOptionHint(unknown)}`);
   }
   const { image, tag, maxWorkers = os.availableParallelism(), dataDirectory, mountPath = '/mnt/data', pullPolicy = 'missing' } = options;
   if (typeof image !== 'string' || image.trim() === '' || /\s/.test(image)) fail('image', image, "an image reference like 'ghcr.io/me/sim:1.0'");

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { closestName } from '../util/closest-name.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { isDockerSimError } from '../errors/docker-sim-error.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
@@ -13,7 +14,7 @@ import { DockerConfigAuthenticator } from '../auth/docker-config-authenticator.j
 import { GhcrAuthenticator } from '../auth/ghcr-authenticator.js';
 import { DockerHubAuthenticator } from '../auth/docker-hub-authenticator.js';
 import { CustomRegistryAuthenticator } from '../auth/custom-registry-authenticator.js';
-import { durationMs, sweepSchema, type ParameterValue, type SweepSpec } from './sweep-schema.js';
+import { durationMs, sweepKeysAt, sweepSchema, type ParameterValue, type SweepSpec } from './sweep-schema.js';
 
 /** One row of parameters: the values one job gets. */
 export type ParameterRow = Record<string, ParameterValue>;
@@ -29,9 +30,18 @@ function fieldOf(pathParts: ReadonlyArray<PropertyKey>): string {
   return pathParts.reduce<string>((field, part) => (typeof part === 'number' ? `${field}[${part}]` : field ? `${field}.${String(part)}` : String(part)), '');
 }
 
+/** ` (did you mean 'maxWorkers'?)` for a misspelt key, or the library's name of a sweep key. */
+function suggestKey(key: string, valid: readonly string[]): string {
+  const nearest = closestName(key, valid);
+  return nearest === undefined ? '' : ` (did you mean '${nearest}'?)`;
+}
+
 function schemaError(issues: readonly z.core.$ZodIssue[], value: unknown): ValidationError {
   const lines = issues.map((issue) => {
-    const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message.replace(/^Invalid input: /, '');
+    const message =
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => `unknown key '${key}'${suggestKey(key, sweepKeysAt(issue.path))}`).join('; ')
+        : issue.message.replace(/^Invalid input: /, '');
     return `${fieldOf(issue.path) || '(top level)'}: ${message}`;
   });
   const first = issues[0];

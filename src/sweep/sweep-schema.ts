@@ -3,11 +3,20 @@ import { z } from 'zod';
 /** A parameter value: what can be put into a job's name, command, env and in-memory templates. */
 const scalar = z.union([z.string(), z.number(), z.boolean()], { error: 'expected a string, number or boolean' });
 
-/** `'30m'`, `'2h'`, `'45s'`, `'1500ms'`, or a number of milliseconds. */
-const duration = z.union([
-  z.number().positive(),
-  z.string().regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/, "expected a duration like '90s', '30m' or '2h', or milliseconds"),
-]);
+const DURATION_HINT = "expected a duration with a unit, like '90s', '30m', '2h' or '1500ms'";
+
+/**
+ * `'30m'`, `'2h'`, `'45s'`, `'1500ms'`, `'1d'`: always with a unit. A bare number is refused with the fix, since
+ * `timeout: 30` reads as seconds to people and as milliseconds to the library.
+ */
+const duration = z
+  .string({
+    error: (issue) =>
+      typeof issue.input === 'number'
+        ? `a bare number is not a duration: write '${issue.input}s' for ${issue.input} seconds (or '${issue.input}m', '${issue.input}ms')`
+        : DURATION_HINT,
+  })
+  .regex(/^\s*\d+(\.\d+)?\s*(ms|s|m|h|d)\s*$/, DURATION_HINT);
 
 const commandLike = z.union([z.string(), z.array(z.string())], { error: 'expected a string or a list of strings' });
 
@@ -87,6 +96,18 @@ export const sweepSchema = z.strictObject({
   init: z.boolean().optional(),
 });
 
+/** The keys an object of the sweep file takes at `path` (for suggestions when one is misspelt). */
+export function sweepKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
+  const unwrap = (schema: unknown): { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined => {
+    let current = schema as { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined;
+    while (current && !current.shape && typeof current.unwrap === 'function') current = current.unwrap() as typeof current;
+    return current;
+  };
+  let schema = unwrap(sweepSchema);
+  for (const part of path) schema = unwrap(schema?.shape?.[String(part)]);
+  return schema?.shape ? Object.keys(schema.shape) : [];
+}
+
 /** A sweep file after schema validation. */
 export type SweepSpec = z.infer<typeof sweepSchema>;
 
@@ -94,8 +115,7 @@ export type SweepSpec = z.infer<typeof sweepSchema>;
 export type ParameterValue = z.infer<typeof scalar>;
 
 /** Milliseconds of a duration as the sweep file writes it. */
-export function durationMs(value: string | number): number {
-  if (typeof value === 'number') return value;
+export function durationMs(value: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(value);
   const units = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
   return Math.round(Number(match?.[1]) * units[(match?.[2] ?? 'ms') as keyof typeof units]);
