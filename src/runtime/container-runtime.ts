@@ -202,6 +202,8 @@ export interface TaskState {
   state: string;
   exitCode: number | null;
   error?: string;
+  /** The task's container, once it has one (on whichever node runs it). */
+  containerId?: string;
 }
 
 /** What the swarm backend needs from a swarm manager. */

@@ -487,7 +487,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       try {
         const tasks = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{
           CreatedAt?: string;
-          Status?: { State?: string; Err?: string; ContainerStatus?: { ExitCode?: number } };
+          Status?: { State?: string; Err?: string; ContainerStatus?: { ExitCode?: number; ContainerID?: string } };
         }>;
         return tasks
           .sort((a, b) => String(b.CreatedAt).localeCompare(String(a.CreatedAt)))
@@ -495,6 +495,7 @@ export class DockerodeRuntime implements ContainerRuntime {
             state: task.Status?.State ?? 'unknown',
             exitCode: typeof task.Status?.ContainerStatus?.ExitCode === 'number' ? task.Status.ContainerStatus.ExitCode : null,
             ...(task.Status?.Err ? { error: task.Status.Err } : {}),
+            ...(task.Status?.ContainerStatus?.ContainerID ? { containerId: task.Status.ContainerStatus.ContainerID } : {}),
           }));
       } catch (error) {
         this.fail(`list the tasks of service ${serviceId.slice(0, 12)}`, error);

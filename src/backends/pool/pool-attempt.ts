@@ -63,6 +63,9 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
         });
       return { id: current.id, output, ended, drainMs: Infinity };
     },
+    async explainExit() {
+      return { isOomKilled: worker !== undefined && (await pool.wasOomKilled(worker)) };
+    },
     stop() {
       if (worker) pool.kill(worker).catch(() => undefined);
     },

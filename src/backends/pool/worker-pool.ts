@@ -11,6 +11,8 @@ export interface Worker {
   slot: number;
   /** Jobs it ran, for `recycleAfter`. */
   jobsRun: number;
+  /** The kernel's count of OOM kills in its memory cgroup when last read; undefined when it cannot be read. */
+  oomKills: number | undefined;
 }
 
 export interface WorkerPoolOptions {
@@ -29,6 +31,13 @@ export interface WorkerPoolOptions {
 /** The link the mount path points to in a worker; each job points it at its own folder. */
 export const POOL_LINK = '/.docker-sim-manager-link/current';
 
+/**
+ * Prints `oom_kill=<n>`: the kernel's count of OOM kills in the container's memory cgroup (cgroup v1
+ * memory.oom_control, or v2 memory.events), with the shell's own `read` so the image needs no `cat`.
+ */
+const OOM_COUNT_SCRIPT =
+  'for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do if [ -r "$f" ]; then while read -r k v; do if [ "$k" = oom_kill ]; then echo "oom_kill=$v"; fi; done < "$f"; break; fi; done';
+
 /** Run once per worker, as root, with the mount path as $1. */
 const SETUP_SCRIPT = [
   'set -e',
@@ -37,7 +46,13 @@ const SETUP_SCRIPT = [
   'rm -rf "$1"',
   'mkdir -p "${1%/*}/"',
   `ln -s ${POOL_LINK} "$1"`,
+  OOM_COUNT_SCRIPT,
 ].join('; ');
+
+function parseOomKills(output: string): number | undefined {
+  const match = /oom_kill=(\d+)/.exec(output);
+  return match ? Number(match[1]) : undefined;
+}
 
 /** Points the worker's link at the job folder ($1), then becomes the job's own argv (same pid, same signals). */
 const JOB_SCRIPT = `ln -sfn "$1" ${POOL_LINK} || { echo "docker-sim-manager: cannot point the mount path at $1" >&2; exit 125; }; shift; exec "$@"`;
@@ -96,12 +111,12 @@ export class WorkerPool {
       } catch (error) {
         throw this.keepAliveError(spec, `the engine could not start it: ${(error as Error).message}`, error);
       }
-      await this.check(id, spec);
+      const setupOutput = await this.check(id, spec);
+      return { id, slot, jobsRun: 0, oomKills: parseOomKills(setupOutput) };
     } catch (error) {
       this.options.scheduleRemoval(id);
       throw error;
     }
-    return { id, slot, jobsRun: 0 };
   }
 
   /**
@@ -109,28 +124,19 @@ export class WorkerPool {
    * folder (see jobCommand). This needs a shell, mkdir, chmod, rm and ln in the image, and a writable root
    * file system; failing that, or a keep-alive process that died, is reported here, before any job.
    */
-  private async check(id: string, spec: ContainerSpec): Promise<void> {
-    const { runtime, mountPath } = this.options;
+  private async check(id: string, spec: ContainerSpec): Promise<string> {
+    const { mountPath } = this.options;
     let output = '';
     let exitCode: number | null = null;
     try {
-      const execId = await runtime.createExec(id, { cmd: ['/bin/sh', '-c', SETUP_SCRIPT, 'dsim-setup', mountPath], env: {}, user: '0' });
-      const stream = await runtime.startExec(execId);
-      const collect = (readable: NodeJS.ReadableStream): Promise<void> =>
-        new Promise((resolve) => {
-          readable.on('data', (chunk: Buffer) => (output += chunk.toString()));
-          readable.once('end', resolve);
-          readable.once('close', resolve);
-          readable.once('error', () => resolve());
-        });
-      await Promise.all([collect(stream.stdout), collect(stream.stderr)]);
-      exitCode = (await runtime.inspectExec(execId)).exitCode;
+      ({ output, exitCode } = await this.rootExec(id, ['/bin/sh', '-c', SETUP_SCRIPT, 'dsim-setup', mountPath]));
     } catch (error) {
-      const state = await runtime.inspectContainer(id).catch(() => undefined);
+      const state = await this.options.runtime.inspectContainer(id).catch(() => undefined);
       if (!state?.isRunning) throw this.keepAliveError(spec, `it exited at once (exit code ${state?.exitCode ?? '?'})`, error);
       output = (error as Error).message;
     }
-    if (exitCode === 0) return;
+    if (exitCode === 0) return output;
+    const { runtime } = this.options;
     const state = await runtime.inspectContainer(id).catch(() => undefined);
     if (!state?.isRunning) throw this.keepAliveError(spec, `it exited at once (exit code ${state?.exitCode ?? '?'})`);
     throw new ValidationError(
@@ -138,6 +144,36 @@ export class WorkerPool {
       'pool',
       `executionMode 'pool' points ${mountPath} at each job's folder through a link that every job repoints with /bin/sh and ln, but setting that up in a worker of image ${spec.image} failed${exitCode === null ? '' : ` (exit code ${exitCode})`}: ${output.trim() || 'no output'}. The image needs /bin/sh, mkdir, chmod, rm and ln (any busybox, alpine, debian or python image has them) and a writable root file system (not readOnlyRootfs or security: 'strict'); otherwise use executionMode 'container'.`,
     );
+  }
+
+  /** Runs a short command as root in a worker; resolves with its output and exit code. */
+  private async rootExec(id: string, cmd: string[]): Promise<{ output: string; exitCode: number | null }> {
+    const { runtime } = this.options;
+    let output = '';
+    const execId = await runtime.createExec(id, { cmd, env: {}, user: '0' });
+    const stream = await runtime.startExec(execId);
+    const collect = (readable: NodeJS.ReadableStream): Promise<void> =>
+      new Promise((resolve) => {
+        readable.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        readable.once('end', resolve);
+        readable.once('close', resolve);
+        readable.once('error', () => resolve());
+      });
+    await Promise.all([collect(stream.stdout), collect(stream.stderr)]);
+    return { output, exitCode: (await runtime.inspectExec(execId)).exitCode };
+  }
+
+  /**
+   * Whether the kernel OOM-killed a process in the worker since the count was last read: the count of OOM kills
+   * in its memory cgroup went up. The engine's OOMKilled flag cannot tell, since the worker itself lives on.
+   */
+  async wasOomKilled(worker: Worker): Promise<boolean> {
+    if (worker.oomKills === undefined) return false;
+    const count = parseOomKills((await this.rootExec(worker.id, ['/bin/sh', '-c', OOM_COUNT_SCRIPT]).catch(() => ({ output: '' }))).output);
+    if (count === undefined) return false;
+    const isKilled = count > worker.oomKills;
+    worker.oomKills = count;
+    return isKilled;
   }
 
   private keepAliveError(spec: ContainerSpec, what: string, cause?: unknown): ValidationError {

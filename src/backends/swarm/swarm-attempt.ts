@@ -1,7 +1,7 @@
 import { EngineError } from '../../errors/engine-error.js';
 import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
-import type { ServiceSpec, SwarmOperations, TaskState } from '../../runtime/container-runtime.js';
+import type { ContainerRuntime, ServiceSpec, SwarmOperations, TaskState } from '../../runtime/container-runtime.js';
 import type { AttemptOutcome } from '../backend.js';
 import { underMount, writeHostTemplates } from '../host-templates.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
@@ -14,6 +14,8 @@ export interface SwarmAttemptOptions {
   /** The service to create, without its configs (made here from the templates). */
   service: Omit<ServiceSpec, 'configs'>;
   swarm: SwarmOperations;
+  /** The manager's engine: it inspects task containers that run on its own node. */
+  runtime: ContainerRuntime;
   signal: AbortSignal;
   /** How long the task may take to start running (its state named in the error past that). */
   startLimitMs: number;
@@ -48,6 +50,7 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
   let serviceId: string | undefined;
   const configIds: string[] = [];
   let isStopped = false;
+  let lastTask: TaskState | undefined;
   return {
     async launch(stage): Promise<LaunchedProcess> {
       stage('write the templates');
@@ -97,6 +100,7 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
             throw error;
           }
         }
+        lastTask = last;
         if (last.state === 'complete') return { exitCode: last.exitCode ?? 0 };
         if (last.state === 'failed' && last.exitCode !== null && last.exitCode !== 0) return { exitCode: last.exitCode };
         return { exitCode: last.exitCode, lostReason: `The swarm task of job ${jobName} ended as ${describeTask(last)}.` };
@@ -110,6 +114,12 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
         // the service is gone).
         readLogs: async () => (isStopped ? undefined : swarm.logs(id, { follow: false })),
       };
+    },
+    async explainExit() {
+      // The task's container is still there until its service is removed; on this node, it tells an OOM kill.
+      const containerId = lastTask?.containerId;
+      const state = containerId === undefined ? undefined : await options.runtime.inspectContainer(containerId).catch(() => undefined);
+      return { isOomKilled: state?.isOomKilled ?? false };
     },
     stop() {
       isStopped = true;

@@ -139,6 +139,7 @@ export class SwarmBackend implements Backend {
             ...(spec.capAdd ? { capAdd: spec.capAdd } : {}),
           },
           swarm,
+          runtime: engine.runtime,
           signal: request.signal,
           startLimitMs: Math.min(job.settings.timeoutMs ?? TASK_START_LIMIT_MS, TASK_START_LIMIT_MS),
           scheduleRemoval: (serviceId, configIds) =>
