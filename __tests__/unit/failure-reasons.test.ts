@@ -51,3 +51,20 @@ test('a job with no stderr still names its log; a timeout reads as a time limit 
   expect(result?.error?.message).toMatch(/^Job slow was stopped because it ran longer than its time limit of 30 ms \(`timeoutMs`; `timeout` in a sweep file\)/);
   expect(result?.error?.message).toContain(`Its output so far is in ${path.join(dir, 'job_slow', 'log.txt')}.`);
 });
+
+test('a job that succeeds with nothing in its folder is reported once as a warning and listed in the summary', async () => {
+  const runtime = new InMemoryRuntime({
+    images: { 'sim:latest': {} },
+    isLocal: false, // copy mode: the fake container's files come back through getArchive
+    behaviour: (spec) => (spec.labels['docker-sim-manager.job'] === 'writes' ? { files: { '/mnt/data/pi.txt': '3.14\n' } } : { stdout: 'pi=3.14\n' }),
+  });
+  const manager = new DockerSimManager({ image: 'sim', dataDirectory: dir, runtime });
+  manager.addSimJobs([{ name: 'writes' }, { name: 'forgot1' }, { name: 'forgot2', templates: [{ content: 'x', target: '/mnt/data/input.txt' }] }]);
+  const warnings: string[] = [];
+  manager.on('run:warning', ({ message }) => warnings.push(message));
+  const summary = await manager.startComputation();
+  expect(summary.succeeded).toBe(3);
+  expect([...summary.withoutOutput].sort()).toEqual(['forgot1', 'forgot2']);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toMatch(/^Job forgot[12] succeeded but left nothing in its output folder .*write them under \/mnt\/data/);
+});

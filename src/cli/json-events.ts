@@ -44,6 +44,7 @@ const FIELDS: { [E in keyof DockerSimManagerEvents]: (payload: Payload<E>) => Re
     skipped: p.summary.skipped,
     stopReason: p.summary.stopReason,
     durationMs: p.summary.durationMs,
+    withoutOutput: p.summary.withoutOutput,
   }),
   'run:warning': (p) => ({ message: p.message }),
   'listener:error': (p) => ({ listenerEvent: p.event, message: (p.error as Error)?.message ?? String(p.error) }),

@@ -117,7 +117,9 @@ async function runCommand(args: string[], out: Out): Promise<number> {
     }
     if (!json) {
       out.stderr.write(
-        `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped of ${summary.total} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}\n`,
+        `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped of ${summary.total} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}${
+          summary.withoutOutput.length > 0 ? `; ${summary.withoutOutput.length} left nothing in their output folder (${summary.withoutOutput.slice(0, 5).join(', ')}${summary.withoutOutput.length > 5 ? ', ...' : ''})` : ''
+        }\n`,
       );
     }
     if (summary.stopReason === 'signal' || summary.stopReason === 'cancelled') return EXIT.cancelled;

@@ -60,4 +60,10 @@ export interface RunSummary {
   stopReason: RunStopReason | null;
   durationMs: number;
   results: JobResult[];
+  /**
+   * Jobs that succeeded but left nothing in their output folder besides their logs (and their own templates):
+   * most likely they wrote their results elsewhere in the container, where they were lost. The first one is
+   * also reported as a `run:warning`.
+   */
+  withoutOutput: string[];
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
 import { EngineError } from '../errors/engine-error.js';
@@ -73,6 +73,8 @@ interface RunContext {
   capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>;
   /** A job failed for good (after its retries). */
   onFailed(): void;
+  /** Jobs that succeeded but left nothing in their output folder. */
+  withoutOutput: string[];
 }
 
 const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
@@ -81,6 +83,16 @@ const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
+
+/** The files a job folder holds that the package made: logs, set-aside attempts. */
+const OWN_FILES = new Set(['log.txt', 'stdout.log', 'stderr.log']);
+
+/** Whether a job left anything in its folder besides its logs, set-aside attempts and its own templates. */
+async function leftOutput(item: PreparedJob, mountPath: string): Promise<boolean> {
+  const templates = new Set(item.templates.filter((t) => t.target.startsWith(`${mountPath}/`)).map((t) => t.target.slice(mountPath.length + 1).split('/')[0]));
+  const entries = await readdir(item.outputDir).catch(() => [] as string[]);
+  return entries.some((name) => !OWN_FILES.has(name) && !name.startsWith('.attempt-') && !templates.has(name));
+}
 
 /** Resolves after `ms`, or at once when the signal aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -333,6 +345,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         if (config.failFast) this.stopRun(active, 'fail-fast');
         else if (config.maxFailures !== undefined && failures >= config.maxFailures) this.stopRun(active, 'max-failures');
       },
+      withoutOutput: [],
     };
 
     const toRun: Array<{ plan: JobPlan; specHash: string }> = [];
@@ -362,6 +375,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       cancelled: count('cancelled'),
       skipped: count('skipped'),
       stopReason: active.stopReason,
+      withoutOutput: context.withoutOutput,
       durationMs: Date.now() - started,
       results,
     };
@@ -498,6 +512,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await run.manifest
       .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : (place?.globalSlot ?? null), job.parameters))
       .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
+    if (status === 'succeeded' && !(await leftOutput(item, this.config.mountPath))) this.noteWithoutOutput(item, run);
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
     else if (result.error) {
@@ -506,6 +521,18 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     }
     if (held) run.scheduler.release(held);
     return result;
+  }
+
+  /**
+   * A job that succeeded with nothing in its folder most likely wrote its results somewhere else in the container,
+   * where they were lost with it. The first one of a run is a warning; all are in the summary.
+   */
+  private noteWithoutOutput(item: PreparedJob, run: RunContext): void {
+    run.withoutOutput.push(item.job.name);
+    if (run.withoutOutput.length > 1) return;
+    this.safeEmit('run:warning', {
+      message: `Job ${item.job.name} succeeded but left nothing in its output folder ${item.outputDir} besides its logs. If it writes results elsewhere in the container, they were lost with it: write them under ${this.config.mountPath} (where the folder is mounted), or list their paths in \`collect\`. Other jobs like it are listed in the run summary (withoutOutput).`,
+    });
   }
 
   /** Whether a job can run on an engine: its output mode fits the engine, and its cpus and memory fit, if known. */
