@@ -73,6 +73,8 @@ export interface ContainerState {
   isOomKilled: boolean;
   startedAt?: string;
   finishedAt?: string;
+  /** Why the engine could not start or run it (`unable to find user …`), when it says. */
+  error?: string;
 }
 
 /** One progress line of an image pull. */

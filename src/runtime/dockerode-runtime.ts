@@ -389,6 +389,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         isOomKilled: info.State.OOMKilled,
         startedAt: info.State.StartedAt,
         finishedAt: info.State.FinishedAt,
+        ...(info.State.Error ? { error: info.State.Error } : {}),
       };
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;

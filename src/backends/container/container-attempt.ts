@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream';
 import type { SkippedEntry } from '../../archive/extract-output.js';
 import { copyOutputs } from '../../archive/copy-outputs.js';
 import { packTemplates } from '../../archive/pack-templates.js';
@@ -106,6 +107,15 @@ async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exit
   return false;
 }
 
+/** A process the engine could not start: it ended at once with the engine's exit code, its reason on stderr. */
+function notStarted(id: string, exitCode: number, reason: string): LaunchedProcess {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  stdout.end();
+  stderr.end(`docker-sim-manager: the engine could not start the job's process: ${reason}\n`);
+  return { id, output: { stdout, stderr, close: () => undefined }, ended: Promise.resolve({ exitCode }), drainMs: Infinity };
+}
+
 /**
  * One attempt in a fresh container, in the docker CLI's order: create, copy the templates in, attach, register
  * the wait, start. Stopping it is SIGTERM, then SIGKILL after the grace period; the outputs of copy mode and
@@ -154,7 +164,12 @@ export function containerAttempt(options: ContainerAttemptOptions): AttemptDrive
       } catch (error) {
         waiter.cancel();
         output.close();
-        throw error;
+        // The engine answered but could not start the job's process (a user the image lacks, an entrypoint
+        // that does not exist): that is the job's failure, with the exit code the engine gives it (126-128), as
+        // on every backend, not an engine error to retry.
+        const state = await runtime.inspectContainer(id).catch(() => undefined);
+        if (state === undefined || state.isRunning || state.exitCode === 0 || state.error === undefined) throw error;
+        return notStarted(id, state.exitCode, state.error);
       }
       const ended = guardedExit(options, id, waiter).then((exit): AttemptEnd => {
         isWaitLost = exit.isWaitLost;

@@ -1,0 +1,183 @@
+/**
+ * The backends the conformance suite runs every scenario against. A backend is a way of running jobs (a
+ * runtime plus the manager options that select it) and what it can and cannot do; adding one is one line in
+ * BACKENDS (and, for a new kind of engine, one factory below).
+ */
+import { docker, ensureTestImages, requireEngine, SHELL_IMAGE } from '../helpers/engine.js';
+import { engineCreationsSince, engineObjectsOf, ensureSwarm, leaveSwarm, removeEngineObjectsOf } from '../helpers/engine-objects.js';
+import { ScriptedRuntime } from '../helpers/scripted-runtime.js';
+import type { DockerSimManagerOptions, SimJobOptions } from '../../src/index.js';
+import type { InMemoryRuntimeOptions } from '../../src/testing.js';
+
+/** Manager options a scenario may set; the backend adds the image and what selects it. */
+export type ScenarioManagerOptions = Omit<DockerSimManagerOptions, 'image' | 'runtime' | 'docker' | 'engines' | 'backend' | 'executionMode'>;
+
+/** Job settings some backends refuse (with a ValidationError naming the field, before anything runs). */
+export type RefusableSetting = 'collect' | 'outputMode' | 'network' | 'memory';
+
+/**
+ * How a backend makes the engine fail one of a job's requests, so that the failure is an `EngineError`, classified
+ * as `'engine-error'` and retried. Each backend uses a real failure of its own engine, not a mock.
+ */
+export interface EngineFault {
+  /** What the failure is, for the test's title. */
+  how: string;
+  /** Settings merged into the job that meets the fault. */
+  settings?: Partial<SimJobOptions>;
+  /** Called at the faulted job's `job:started` (with the container, worker or service id). */
+  onStarted?(containerId: string, attempt: number): Promise<void>;
+  /** Whether the fault hits the first attempt only (the retry then succeeds) or every attempt. */
+  isTransient: boolean;
+}
+
+/** What a backend can do; the suite asserts a clear refusal for what it cannot. */
+export interface Capabilities {
+  settings: Record<RefusableSetting, 'supported' | 'refused'>;
+  /** How the engine-error scenario makes the engine fail, or why it cannot on this backend. */
+  engineFault: EngineFault | { unsupported: string };
+  /**
+   * How the resume scenario interrupts a run: `kill-driver` runs it in a child process (the fixture driver)
+   * and kills it with SIGKILL; `cancel` (in-memory: the runtime lives in this process) cancels it.
+   */
+  interrupt: 'kill-driver' | 'cancel';
+  /** Memory limits are enforced by a kernel (the OOM scenario): real engines, not the in-memory runtime. */
+  memoryLimits: boolean;
+}
+
+export interface Backend {
+  name: string;
+  /** Needs the real engine: skipped without one on a developer's machine, a failure under CI=true. */
+  needsEngine: boolean;
+  capabilities: Capabilities;
+  /** Once per backend, before its scenarios. */
+  setup(): Promise<void>;
+  teardown(): Promise<void>;
+  /**
+   * Full manager options for a scenario: the image, what selects this backend, a short stop grace; the
+   * scenario's own options win. With `engineFault`, the runtime is set up to fail as `capabilities.engineFault`
+   * says (the scenario adds the fault's `settings` to the faulted job).
+   */
+  options(overrides: ScenarioManagerOptions, extras?: { engineFault?: boolean }): DockerSimManagerOptions;
+  /** What this test process made that is still on the engine (containers, services, configs), as names. */
+  leftovers(): Promise<string[]>;
+  /**
+   * What this test process created on the engine since `sinceMs`, even if it is gone again. Services and
+   * configs are matched by `names` (job names in them), containers by the owner label.
+   */
+  createdSince(sinceMs: number, names: readonly string[]): Promise<string[]>;
+  /** Removes whatever a test left behind (after the leftovers were asserted) and forgets per-test state. */
+  cleanup(): Promise<void>;
+}
+
+/** Manager options every backend shares: a 1 s stop grace keeps stopped jobs (timeout, cancel) quick. */
+const COMMON: Partial<DockerSimManagerOptions> = { stopGracePeriodMs: 1000 };
+
+/** The in-memory runtime running each job's `sh -c` script with the fake shell (see helpers/scripted-runtime.ts). */
+function inMemory(name: string, mode: Partial<DockerSimManagerOptions>, settings: Capabilities['settings']): Backend {
+  const runtimes: Array<{ runtime: ScriptedRuntime; madeAt: number }> = [];
+  return {
+    name,
+    needsEngine: false,
+    capabilities: {
+      settings,
+      // The runtime's own fault injection: the first template upload (into the job's container, or into its
+      // worker in pool mode) is refused as an engine would refuse it.
+      engineFault: { how: 'the first template upload is refused (InMemoryRuntime failOn)', settings: { templates: [{ content: 'fault\n', target: '/etc/dsim/fault.conf' }] }, isTransient: true },
+      interrupt: 'cancel',
+      memoryLimits: false,
+    },
+    setup: async () => undefined,
+    teardown: async () => undefined,
+    options: (overrides, extras = {}) => {
+      let uploads = 0;
+      const failOn: InMemoryRuntimeOptions['failOn'] = extras.engineFault ? { putArchive: () => ++uploads === 1 } : undefined;
+      const runtime = new ScriptedRuntime({ image: SHELL_IMAGE, mountPath: overrides.mountPath ?? '/mnt/data', ...(failOn ? { failOn } : {}) });
+      runtimes.push({ runtime, madeAt: Date.now() });
+      return { ...COMMON, image: SHELL_IMAGE, runtime, ...mode, ...overrides };
+    },
+    leftovers: async () => runtimes.flatMap(({ runtime }) => runtime.existing.map((spec) => spec.name)),
+    createdSince: async (sinceMs) => runtimes.filter(({ madeAt }) => madeAt >= sinceMs).flatMap(({ runtime }) => [...runtime.created.map((spec) => spec.name), ...runtime.execs.map((exec) => `exec ${exec.cmd.join(' ')}`)]),
+    cleanup: async () => {
+      runtimes.length = 0;
+    },
+  };
+}
+
+/** The real engine this process talks to (DOCKER_HOST or the local socket), in one of its modes. */
+function engine(name: string, mode: Partial<DockerSimManagerOptions>, capabilities: Capabilities, hooks: { setup?: () => Promise<void>; teardown?: () => Promise<void> } = {}): Backend {
+  return {
+    name,
+    needsEngine: true,
+    capabilities,
+    setup: async () => {
+      await requireEngine();
+      await ensureTestImages();
+      await hooks.setup?.();
+    },
+    teardown: async () => {
+      await hooks.teardown?.();
+    },
+    // The engine faults need nothing of the manager: the scenario gives the faulted job its settings.
+    options: (overrides) => ({ ...COMMON, image: SHELL_IMAGE, ...mode, ...overrides }),
+    leftovers: async () => (await engineObjectsOf()).map((o) => `${o.kind} ${o.name}`),
+    createdSince: (sinceMs, names) => engineCreationsSince(sinceMs, names),
+    cleanup: () => removeEngineObjectsOf(),
+  };
+}
+
+/**
+ * The engine refuses an archive whose entry would go through a file: `/bin/busybox` is a file in the test
+ * image, so `/bin/busybox/fault.conf` cannot be created (HTTP 500 "not a directory") on every attempt.
+ */
+const TEMPLATE_THROUGH_A_FILE: EngineFault = {
+  how: 'the engine refuses a template under a file (HTTP 500 "not a directory") on every attempt',
+  settings: { templates: [{ content: 'fault\n', target: '/bin/busybox/fault.conf' }] },
+  isTransient: false,
+};
+
+let swarmInitializedHere = false;
+
+export const BACKENDS: readonly Backend[] = [
+  inMemory('in-memory container', { executionMode: 'container' }, { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' }),
+  inMemory('in-memory pool', { executionMode: 'pool' }, { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' }),
+  engine('engine container', {}, {
+    settings: { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' },
+    engineFault: TEMPLATE_THROUGH_A_FILE,
+    interrupt: 'kill-driver',
+    memoryLimits: true,
+  }),
+  engine('engine pool', { executionMode: 'pool' }, {
+    settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
+    engineFault: TEMPLATE_THROUGH_A_FILE,
+    interrupt: 'kill-driver',
+    memoryLimits: true,
+  }),
+  engine(
+    'engine swarm',
+    { backend: 'swarm' },
+    {
+      settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'supported' },
+      // Swarm takes templates outside the mount path as configs and mounts a config even over a file (the job
+      // then cannot exec: exit 127), so the template fault is no engine error here. What the swarm does fail
+      // on is a service that disappears while its job runs: removed from outside at the first job:started.
+      engineFault: {
+        how: 'the service is removed from outside while its first attempt runs',
+        onStarted: async (serviceId, attempt) => {
+          if (attempt === 1) await docker.getService(serviceId).remove();
+        },
+        isTransient: true,
+      },
+      interrupt: 'kill-driver',
+      memoryLimits: true,
+    },
+    {
+      setup: async () => {
+        swarmInitializedHere = await ensureSwarm();
+      },
+      teardown: async () => {
+        if (swarmInitializedHere) leaveSwarm();
+        swarmInitializedHere = false;
+      },
+    },
+  ),
+];
