@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import tarStream from 'tar-stream';
+import { MONTE_CARLO_PI_SCRIPT } from '../src/cli/example-image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BUSYBOX = '/bin/busybox';
@@ -85,7 +86,8 @@ export async function ensureExampleImage(name: ExampleName, options: { force?: b
   await buildImage({
     tag,
     dockerfile,
-    files: { ...base.files, [script]: { content: readFileSync(path.join(here, 'simulations', name, script)), mode: 0o755 } },
+    // The Monte Carlo script is the package's own (`dsim example-image` builds the same image for npm users).
+    files: { ...base.files, [script]: { content: name === 'monte-carlo-pi' ? Buffer.from(MONTE_CARLO_PI_SCRIPT) : readFileSync(path.join(here, 'simulations', name, script)), mode: 0o755 } },
     docker,
   });
   return tag;

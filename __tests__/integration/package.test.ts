@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -81,4 +81,64 @@ describeEngine('the npm package', () => {
       await work.cleanup();
     }
   }, 240_000);
+
+  test("a new user's first hour: the README's quick start, as written, in a fresh npm init -y project (ESM and CJS, tsc --strict without skipLibCheck)", async () => {
+    const work = await tempDir('dsim-first-hour-');
+    try {
+      if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
+      const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
+      const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
+      // The README's links into docs/ resolve inside the installed package; no source map points at unshipped src/.
+      const packed = files.map((f) => f.path);
+      const readme = await readFile(path.join(root, 'README.md'), 'utf8');
+      for (const [, link] of readme.matchAll(/\]\((docs\/[^)#]+)/g)) expect(packed).toContain(link);
+      expect(packed.filter((p) => p.endsWith('.map'))).toEqual([]);
+
+      const quickStart = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('## API at a glance'));
+      const blocks = [...quickStart.matchAll(/```(\w+)\n([\s\S]*?)```/g)].map(([, lang, body]) => ({ lang, body: body ?? '' }));
+      const [setup, check] = blocks.filter((b) => b.lang === 'bash');
+      const esm = blocks.find((b) => b.body.startsWith('// sweep.ts'));
+      const cjs = blocks.find((b) => b.body.startsWith('// sweep.cjs'));
+      if (!setup || !check || !esm || !cjs) throw new Error('the README quick start lost its setup, check, sweep.ts or sweep.cjs block');
+
+      const app = path.join(work.dir, 'pi-sweep');
+      await run('mkdir', ['-p', app]);
+      // The setup commands as written, but the package comes from the tarball and the dev tools from the
+      // versions this repository pins (found in the npm cache that `npm ci` filled).
+      const pinned = (name: string): string => `${name}@${(JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version}`;
+      const commands = setup.body
+        .split('\n')
+        .map((line) => line.replace(/\s+#.*$/, '').trim())
+        .filter(Boolean)
+        .map((line) =>
+          line
+            .replace(/^npm install docker-sim-manager$/, `npm install --no-audit --no-fund --prefer-offline ${path.join(work.dir, filename)}`)
+            .replace(/^npm install --save-dev typescript tsx @types\/node$/, `npm install --no-audit --no-fund --prefer-offline --save-dev ${pinned('typescript')} ${pinned('tsx')} ${pinned('@types/node')}`),
+        );
+      expect(commands).toEqual(expect.arrayContaining(['npm init -y', 'npm pkg set type=module', 'npx dsim example-image']));
+      for (const command of commands) await run('bash', ['-c', command], { cwd: app, maxBuffer: 16 * 1024 * 1024 });
+      await writeFile(path.join(app, 'sweep.ts'), esm.body);
+      await writeFile(path.join(app, 'sweep.cjs'), cjs.body);
+
+      const checkCommands = check.body.split('\n').map((line) => line.trim()).filter(Boolean);
+      const typeCheck = checkCommands.find((line) => line.startsWith('npx tsc'));
+      expect(typeCheck).toContain('--strict');
+      expect(typeCheck).not.toContain('skipLibCheck');
+      for (const command of checkCommands) {
+        const result = await run('bash', ['-c', command], { cwd: app, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string; stderr?: string }) => {
+          throw new Error(`\`${command}\` failed in a fresh project:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+        });
+        if (command.startsWith('npx tsx')) expect(result.stdout).toContain('19/19 done, 0 failed');
+      }
+      const cjsRun = await run('node', ['sweep.cjs'], { cwd: app });
+      expect(cjsRun.stdout).toContain('19/19 done, 0 failed');
+      for (const folder of ['pi', 'pi-cjs']) {
+        for (let seed = 1; seed <= 19; seed++) expect(await readFile(path.join(app, 'runs', folder, `job_IT${seed}`, 'pi.txt'), 'utf8')).toMatch(/^\d\.\d{6}\n$/);
+      }
+      // Run again: resume skips what succeeded.
+      expect((await run('npx', ['tsx', 'sweep.ts'], { cwd: app })).stdout).toContain('19/19 done, 0 failed');
+    } finally {
+      await work.cleanup();
+    }
+  }, 300_000);
 });

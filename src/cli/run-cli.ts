@@ -8,6 +8,7 @@ import { loadSweepFile } from '../sweep/expand-sweep.js';
 import { writeReport } from '../report/write-report.js';
 import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
 import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
+import { EXAMPLE_IMAGE, buildExampleImage, writeExampleFiles } from './example-image.js';
 
 /** The exit codes of `dsim`. */
 export const EXIT = { ok: 0, jobsFailed: 1, badInput: 2, engine: 3, cancelled: 130 } as const;
@@ -19,6 +20,8 @@ Usage:
   dsim ps [--json]                  list running jobs of docker-sim-manager on the engine
   dsim clean [--json]               remove containers whose driver process is gone
   dsim report <dataDirectory>       write <dataDirectory>/report.html and trace.csv from the run manifest
+  dsim example-image [--tag T]      build the example simulation image (${EXAMPLE_IMAGE})
+  dsim example-image --write DIR    write its Dockerfile and script into DIR, to build or adapt by hand
   dsim --help | --version
 
 run options:
@@ -178,6 +181,28 @@ async function cleanCommand(args: string[], out: Out): Promise<number> {
   }
 }
 
+async function exampleImageCommand(args: string[], out: Out): Promise<number> {
+  const { values } = parseArgs({ args, options: { tag: { type: 'string', default: EXAMPLE_IMAGE }, write: { type: 'string' } } });
+  try {
+    if (values.write !== undefined) {
+      const files = await writeExampleFiles(values.write);
+      out.stdout.write(`${files.join('\n')}\nBuild it with: docker build -t ${values.tag} ${values.write}\n`);
+      return EXIT.ok;
+    }
+    const runtime = new DockerodeRuntime();
+    await runtime.ping();
+    const base = await buildExampleImage(runtime, values.tag);
+    out.stdout.write(`image ready: ${values.tag} (from ${base}). Try: ${values.tag} -o /mnt/data -r 1 -i 1000\n`);
+    return EXIT.ok;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+      out.stderr.write(`dsim example-image: ${(error as Error).message}; nothing was overwritten. Choose an empty folder.\n`);
+      return EXIT.badInput;
+    }
+    return reportError(error, false, out);
+  }
+}
+
 async function reportCommand(args: string[], out: Out): Promise<number> {
   const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
   if (positionals.length !== 1) {
@@ -206,6 +231,8 @@ export async function runCli(args: string[], out: Out = { stdout: process.stdout
         return await cleanCommand(rest, out);
       case 'report':
         return await reportCommand(rest, out);
+      case 'example-image':
+        return await exampleImageCommand(rest, out);
       case '--version':
       case '-v':
         out.stdout.write(`${VERSION}\n`);

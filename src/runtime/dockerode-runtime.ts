@@ -233,6 +233,29 @@ export class DockerodeRuntime implements ContainerRuntime {
     return loaded;
   }
 
+  /**
+   * Builds an image from an uncompressed tar of a build context (a Dockerfile at its root) and tags it; rejects
+   * with an `EngineError` carrying the build's own error line (a failed step, an unreachable base image).
+   */
+  async buildImage(context: Readable, tag: string): Promise<void> {
+    let stream: Readable;
+    try {
+      stream = (await this.docker.buildImage(context as unknown as NodeJS.ReadableStream, { t: tag, rm: true, forcerm: true })) as unknown as Readable;
+    } catch (error) {
+      this.fail(`build image ${tag}`, error);
+    }
+    let failure: string | undefined;
+    for await (const line of splitLines(stream)) {
+      try {
+        const event = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        if (event.error !== undefined || event.errorDetail !== undefined) failure ??= event.errorDetail?.message ?? event.error;
+      } catch {
+        // not JSON: ignore
+      }
+    }
+    if (failure !== undefined) this.fail(`build image ${tag}`, new Error(failure));
+  }
+
   async createContainer(spec: ContainerSpec): Promise<string> {
     try {
       const container = await this.docker.createContainer({
