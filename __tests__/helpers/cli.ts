@@ -29,7 +29,8 @@ export function dsim(args: string[], options: { cwd: string; env?: NodeJS.Proces
       child.kill('SIGKILL');
       reject(new Error(`dsim ${args.join(' ')} did not finish within ${options.timeoutMs ?? 120_000} ms; stderr: ${stderr}`));
     }, options.timeoutMs ?? 120_000);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout and stderr been read.
+    child.once('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });

@@ -25,7 +25,7 @@ export interface Driver {
   lines: DriverLine[];
   /** Resolves once a printed line matches (rejects if the driver exits first). */
   waitFor(match: (line: DriverLine, all: DriverLine[]) => boolean, timeoutMs?: number): Promise<DriverLine>;
-  /** Resolves with the exit code (or signal) once the process ended. */
+  /** Resolves with the exit code (or signal) once the process ended and all its output was read. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr(): string;
 }
@@ -52,8 +52,10 @@ export function startDriver(options: DockerSimManagerOptions, jobs: SimJobOption
     for (const wake of waiters) wake();
   });
   let hasExited = false;
+  // 'close', not 'exit': 'exit' can come before the last lines on stdout were read, so a summary printed just
+  // before exiting would look missing.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       hasExited = true;
       resolve({ code, signal });
       for (const wake of waiters) wake();

@@ -82,6 +82,9 @@ export async function removePackageContainers(): Promise<void> {
   }
 }
 
+/** Samplers not stopped yet: useEngineSuite stops them after each test, so a failed test leaves no polling loop. */
+const liveSamplers = new Set<{ stop(): Promise<number> }>();
+
 /** Samples how many package containers run at once, until `stop()`. */
 export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
   let max = 0;
@@ -93,13 +96,16 @@ export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   })();
-  return {
+  const sampler = {
     stop: async () => {
       isStopped = true;
+      liveSamplers.delete(sampler);
       await loop;
       return max;
     },
   };
+  liveSamplers.add(sampler);
+  return sampler;
 }
 
 /**
@@ -117,6 +123,7 @@ export function useEngineSuite(options: { expectNoLeftovers?: boolean } = {}): {
     current = await tempDir();
   });
   afterEach(async () => {
+    await Promise.all([...liveSamplers].map((sampler) => sampler.stop().catch(() => 0)));
     try {
       if (options.expectNoLeftovers) expect(await packageContainers()).toEqual([]);
     } finally {

@@ -59,7 +59,9 @@ export async function startSecondEngine(): Promise<SecondEngine | undefined> {
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 30_000)))]);
+    clearTimeout(timer); // a pending 30 s timer would keep Jest from exiting after the run
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   };
   return {

@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,15 @@ const isCi = process.env.CI === 'true' || process.env.CI === '1';
 /** The local dockerd's pid when this process may restart it (root, engine started on this machine). */
 function restartableEngine(): number | undefined {
   if (process.getuid?.() !== 0) return undefined;
-  const found = spawnSync('pidof', ['dockerd'], { encoding: 'utf8' });
-  const pid = Number(found.stdout.trim().split(' ')[0]);
+  // The default engine (the one scripts/docker-engine.sh starts again) writes /var/run/docker.pid. `pidof dockerd`
+  // alone may name another dockerd on this machine (a second engine of a test or of a developer) first.
+  let pid = Number.NaN;
+  try {
+    pid = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
+  } catch {
+    const found = spawnSync('pidof', ['dockerd'], { encoding: 'utf8' }).stdout.trim().split(' ').filter(Boolean);
+    if (found.length === 1) pid = Number(found[0]);
+  }
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 

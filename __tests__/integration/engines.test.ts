@@ -60,7 +60,8 @@ describeEngine('several engines at once (a second dockerd on this machine)', () 
     for (let i = 1; i <= 12; i++) manager.addSimJob({ name: `E${i}`, command: [`sleep 0.7; echo job ${i} > /mnt/data/out.txt; hostname`] });
     const onMain = sampleEngine(docker);
     const onSecond = sampleEngine(second.docker);
-    const summary = await manager.startComputation();
+    // Stopped even when the run rejects: a sampler left polling keeps Jest from exiting.
+    const summary = await manager.startComputation().finally(() => Promise.all([onMain.stop(), onSecond.stop()]));
     const [maxMain, maxSecond] = [await onMain.stop(), await onSecond.stop()];
 
     expect(summary.succeeded).toBe(12);

@@ -5,6 +5,7 @@ import {
   JobExitError,
   JobStalledError,
   JobTimeoutError,
+  LABELS,
   readManifest,
   manifestPath,
   type DockerSimManagerEvents,
@@ -208,9 +209,16 @@ describeEngine('robust runs against a real Docker engine', () => {
 describeEngine('robust runs: driver processes killed or signalled', () => {
   const data = useEngineSuite();
   let driver: Driver | undefined;
-  afterEach(() => {
-    driver?.child.kill('SIGKILL');
+  afterEach(async () => {
+    if (!driver) return;
+    // A test that failed half-way leaves a live driver and its containers (they are not this process's, so
+    // useEngineSuite does not remove them): end both, so the next test starts clean and no child is left.
+    const { pid } = driver.child;
+    driver.child.kill('SIGKILL');
+    await driver.exited;
     driver = undefined;
+    const left = await docker.listContainers({ all: true, filters: { label: [`${LABELS.ownerPid}=${pid}`] } });
+    await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
   });
 
   test('SIGINT to a driver with handleSignals: the run is cancelled, its summary printed, no container left within 10 s', async () => {
@@ -262,7 +270,11 @@ describeEngine('robust runs: driver processes killed or signalled', () => {
     quick.splice(0, 4, ...jobs.slice(0, 4)); // the finished jobs keep their spec, so they are skipped
     driver = startDriver(shell(data.dir, { maxWorkers: 4, resume: true }), quick);
     const summary = await driver.waitFor((line) => line.event === 'summary', 60_000);
-    expect(driver.lines.find((l) => l.event === 'run:orphans-removed')?.removed).toBe(4);
+    // The 4 running ones, and any of K01..K04 still there: the driver removes finished containers off the
+    // critical path, so a removal can have been in flight when it was killed.
+    const removed = driver.lines.find((l) => l.event === 'run:orphans-removed')?.removed;
+    expect(removed).toBeGreaterThanOrEqual(4);
+    expect(removed).toBeLessThanOrEqual(orphans.length);
     expect(summary.counts).toEqual({ succeeded: 8, failed: 0, cancelled: 0, skipped: 4 });
     for (const job of jobs) {
       const folder = path.join(data.dir, `job_${job.name}`);

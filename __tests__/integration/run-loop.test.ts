@@ -142,17 +142,41 @@ describeEngine('run loop against a real Docker engine', () => {
     // This engine (20.10, cgroup v1) misses about half of its own OOM events: the kernel kills the process, but
     // no `oom` event comes and State.OOMKilled stays false. The package reports what the engine knows, so the
     // engine's event stream is the reference here.
-    const events = (await docker.getEvents({ filters: { event: ['oom'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-    const oomContainers = new Set<string>();
+    // The engine publishes its events in order: once the container's `destroy` event is in, any `oom` event
+    // for it came before (waiting a fixed time instead loses a late event on a loaded machine).
+    const events = (await docker.getEvents({ filters: { event: ['oom', 'destroy'] } })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    const seen: Array<{ id: string; action: string }> = [];
+    let wake = (): void => undefined;
+    let pending = '';
     events.on('data', (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) oomContainers.add((JSON.parse(line) as { id: string }).id);
+      const lines = (pending + chunk.toString()).split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines.filter(Boolean)) {
+        const event = JSON.parse(line) as { id: string; Action?: string; status?: string };
+        seen.push({ id: event.id, action: event.Action ?? event.status ?? '' });
+      }
+      wake();
     });
-    const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir });
-    // Grows a shell variable until the 8 MiB limit kills the process.
-    manager.addSimJob({ name: 'hungry', memory: '8m', command: ['x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x="$x$x"; done'] });
-    const summary = await manager.startComputation();
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    events.destroy();
+    let summary: Awaited<ReturnType<DockerSimManager['startComputation']>>;
+    try {
+      const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir });
+      // Grows a shell variable until the 8 MiB limit kills the process.
+      manager.addSimJob({ name: 'hungry', memory: '8m', command: ['x=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; while true; do x="$x$x"; done'] });
+      summary = await manager.startComputation();
+      const id = summary.results[0]?.containerId;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no destroy event for container ${id} within 30 s; events: ${JSON.stringify(seen)}`)), 30_000);
+        wake = () => {
+          if (!seen.some((e) => e.id === id && e.action === 'destroy')) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        wake();
+      });
+    } finally {
+      events.destroy();
+    }
+    const oomContainers = new Set(seen.filter((e) => e.action === 'oom').map((e) => e.id));
     const [result] = summary.results;
     expect(result?.status).toBe('failed');
     expect(result?.exitCode).toBe(137);

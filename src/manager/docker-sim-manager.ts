@@ -81,6 +81,8 @@ const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, j
 /** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
 const ENGINE_RECOVERY_MS = 5 * 60_000;
 const ENGINE_PING_INTERVAL_MS = 1000;
+/** How long a second signal waits for the run's containers to be removed before the process exits. */
+const FORCE_EXIT_REMOVAL_MS = 5_000;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
 
@@ -273,7 +275,18 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   /** A second signal: remove the run's containers (services, workers) now and exit (130, as a shell reports SIGINT). */
   private async forceExit(run: ActiveRun): Promise<never> {
     const { runId } = run;
-    if (runId !== undefined) await Promise.all(this.engines.map(({ runtime }) => this.backend.removeRun(runtime, runId).catch(() => undefined)));
+    if (runId !== undefined) {
+      // Bounded: an engine that hangs must not turn "exit at once" into a wait; the next run's orphan sweep
+      // removes whatever is left.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(this.engines.map(({ runtime }) => this.backend.removeRun(runtime, runId).catch(() => undefined))),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, FORCE_EXIT_REMOVAL_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     process.exit(130);
   }
 
