@@ -1,4 +1,5 @@
 import type { ContainerRuntime, ContainerSummary } from '../runtime/container-runtime.js';
+import type { OpenRunOptions } from './backend.js';
 import { LABELS } from '../runtime/labels.js';
 import { isOwnerGone } from '../runtime/owner.js';
 
@@ -37,9 +38,10 @@ export async function removeRunContainers(runtime: ContainerRuntime, runId: stri
  * Whatever container of a run is still on its engines at the end (a removal that failed while the engine was
  * away) goes now; a failure is reported with the command that removes them by hand.
  */
-export async function removeLeftoverContainers(runtimes: readonly ContainerRuntime[], runId: string, onWarning: (message: string, error: unknown) => void): Promise<void> {
+export async function removeLeftoverContainers(run: Pick<OpenRunOptions, 'engines' | 'runId' | 'onWarning'>): Promise<void> {
+  const { runId, onWarning } = run;
   await Promise.all(
-    runtimes.map((runtime) =>
+    run.engines.map(({ runtime }) =>
       removeRunContainers(runtime, runId).catch((error: unknown) =>
         onWarning(`Containers of run ${runId} could not be removed: ${(error as Error).message}. Remove them with: docker rm -f $(docker ps -aq --filter label=${LABELS.run}=${runId})`, error),
       ),

@@ -57,6 +57,22 @@ function checkReadOnlyTemplates(jobName: string, templates: readonly ResolvedTem
   });
 }
 
+/** What settings make of a container besides its process: network, limits, hardening. */
+export function containerShape(settings: NormalizedSettings): Partial<ContainerSpec> {
+  return {
+    ...(settings.network === undefined ? {} : { networkMode: settings.network }),
+    ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
+    ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
+    ...(settings.gpus === undefined ? {} : { gpus: settings.gpus }),
+    ...(settings.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
+    ...(settings.capDrop ? { capDrop: settings.capDrop } : {}),
+    ...(settings.capAdd ? { capAdd: settings.capAdd } : {}),
+    ...(settings.noNewPrivileges ? { noNewPrivileges: true } : {}),
+    ...(settings.pidsLimit === undefined ? {} : { pidsLimit: settings.pidsLimit }),
+    ...(settings.tmpfs?.length ? { tmpfs: settings.tmpfs } : {}),
+  };
+}
+
 /**
  * Prepares a job for an engine that is local (`isLocal`: host folders can be bind-mounted) or remote. Checks
  * what touches the disk (an empty job folder, readable templates); creates nothing. Backend-specific refusals
@@ -99,17 +115,8 @@ export async function prepareJob(job: SimJob, options: PrepareJobOptions, isLoca
     labels: { ...settings.labels, [LABELS.job]: job.name, ...ownerLabels() },
     binds: outputMode === 'bind' ? [{ hostPath: outputDir, containerPath: mountPath }] : [],
     ...(outputMode === 'copy' ? { volumes: [mountPath] } : {}),
-    ...(settings.network === undefined ? {} : { networkMode: settings.network }),
-    ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
-    ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
-    ...(settings.gpus === undefined ? {} : { gpus: settings.gpus }),
-    ...(settings.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
-    ...(settings.capDrop ? { capDrop: settings.capDrop } : {}),
-    ...(settings.capAdd ? { capAdd: settings.capAdd } : {}),
-    ...(settings.noNewPrivileges ? { noNewPrivileges: true } : {}),
-    ...(settings.pidsLimit === undefined ? {} : { pidsLimit: settings.pidsLimit }),
+    ...containerShape(settings),
     ...(settings.init ? { init: true } : {}),
-    ...(settings.tmpfs?.length ? { tmpfs: settings.tmpfs } : {}),
   };
   return {
     job,

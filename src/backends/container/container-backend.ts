@@ -77,11 +77,7 @@ export class ContainerBackend implements Backend {
       },
       close: async () => {
         await removals.settled();
-        await removeLeftoverContainers(
-          run.engines.map((engine) => engine.runtime),
-          run.runId,
-          run.onWarning,
-        );
+        await removeLeftoverContainers(run);
       },
     };
   }

@@ -1,6 +1,6 @@
 import { ValidationError } from '../../errors/validation-error.js';
 import { applySecurityPreset } from '../../job/job-settings.js';
-import type { PreparedJob } from '../../job/prepared-job.js';
+import { containerShape, type PreparedJob } from '../../job/prepared-job.js';
 import type { ContainerRuntime, ContainerSummary, ImageInfo } from '../../runtime/container-runtime.js';
 import { ownerLabels } from '../../runtime/owner.js';
 import type { AttemptOutcome, AttemptRequest, Backend, BackendOptions, BackendRun, OpenRunOptions, RunEngine } from '../backend.js';
@@ -89,11 +89,7 @@ export class PoolBackend implements Backend {
       close: async () => {
         await Promise.all(pools.map((pool) => pool.close()));
         await removals.settled();
-        await removeLeftoverContainers(
-          run.engines.map((engine) => engine.runtime),
-          run.runId,
-          run.onWarning,
-        );
+        await removeLeftoverContainers(run);
       },
     };
   }
@@ -118,16 +114,7 @@ export class PoolBackend implements Backend {
         env: {},
         labels: { ...shared.labels, ...ownerLabels() },
         binds: [],
-        ...(shared.network === undefined ? {} : { networkMode: shared.network }),
-        ...(shared.nanoCpus === undefined ? {} : { nanoCpus: shared.nanoCpus }),
-        ...(shared.memoryBytes === undefined ? {} : { memoryBytes: shared.memoryBytes }),
-        ...(shared.gpus === undefined ? {} : { gpus: shared.gpus }),
-        ...(shared.readOnlyRootfs ? { readOnlyRootfs: true } : {}),
-        ...(shared.capDrop ? { capDrop: shared.capDrop } : {}),
-        ...(shared.capAdd ? { capAdd: shared.capAdd } : {}),
-        ...(shared.noNewPrivileges ? { noNewPrivileges: true } : {}),
-        ...(shared.pidsLimit === undefined ? {} : { pidsLimit: shared.pidsLimit }),
-        ...(shared.tmpfs?.length ? { tmpfs: shared.tmpfs } : {}),
+        ...containerShape(shared),
       },
       dataDirectory: options.dataDirectory,
       mountPath: options.mountPath,
