@@ -262,7 +262,8 @@ describeEngine('robust runs: driver processes killed or signalled', () => {
     await driver.exited;
     const done = driver.lines.filter((l) => l.event === 'job:succeeded').map((l) => l.job);
     expect(done.sort()).toEqual(['K01', 'K02', 'K03', 'K04']);
-    const orphans = await packageContainers({ anyOwner: true });
+    // The killed driver's containers (its pid is on them); other processes may use the engine meanwhile.
+    const orphans = (await packageContainers({ anyOwner: true })).filter((c) => c.Labels['docker-sim-manager.owner-pid'] === String(driver?.child.pid));
     expect(orphans.filter((c) => c.State === 'running')).toHaveLength(4); // left running by the killed driver
 
     // The next driver removes the orphans first, skips what succeeded and runs the rest (now quickly).
