@@ -2,12 +2,12 @@ export { DockerSimManager, type StartComputationOptions } from './manager/docker
 export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, ExecutionMode, EngineOptions, Backend } from './manager/docker-sim-manager-options.js';
 export { LABELS } from './runtime/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
-export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure } from './job/job-settings.js';
+export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure, AttemptInfo, PerAttempt } from './job/job-settings.js';
 export { readManifest, latestRecords, manifestPath, type ManifestRecord } from './manifest/run-manifest.js';
 export type { ReapResult } from './backends/reap-orphans.js';
 export type { SkippedEntry } from './archive/extract-output.js';
 export type { JobStatus } from './job/job-status.js';
-export type { JobResult, RunSummary, RunStopReason } from './job/job-result.js';
+export type { JobResult, RunSummary, RunStopReason, AttemptLimitsRecord } from './job/job-result.js';
 export type { DockerSimManagerEvents, DockerSimManagerEventName } from './events/docker-sim-manager-events.js';
 export { DockerSimError, isDockerSimError, type DockerSimErrorCode } from './errors/docker-sim-error.js';
 export { ValidationError } from './errors/validation-error.js';

@@ -635,6 +635,40 @@ const outOfMemory: Scenario = {
   },
 };
 
+const growingMemory: Scenario = {
+  name: 'memory that grows per attempt: a job killed for memory succeeds on its retry with twice the limit, each attempt\'s limit recorded',
+  title: (backend) =>
+    backend.capabilities.settings.memory === 'refused'
+      ? 'memory that grows per attempt is refused (workers are sized once): a ValidationError naming defaults.memory, before anything exists'
+      : 'memory that grows per attempt: a job killed for memory succeeds on its retry with twice the limit, each attempt\'s limit recorded',
+  appliesTo: (backend) => backend.capabilities.memoryLimits || backend.capabilities.settings.memory === 'refused',
+  timeoutMs: 90_000,
+  async run({ backend, data, manager: make }) {
+    // `tail -c` holds the last 60 MB of a pipe in memory: more than 40 MiB, less than 80 MiB.
+    const manager = make({ maxWorkers: 1, defaults: { memory: ({ attempt }) => `${40 * 2 ** (attempt - 1)}m` } });
+    manager.addSimJob({ name: 'grows', command: ['head -c 70000000 /dev/zero | tail -c 60000000 > /dev/null && echo done > /mnt/data/done.txt'], retries: 2, retryOn: ['oom'], backoff: { initialDelayMs: 0 } });
+    if (backend.capabilities.settings.memory === 'refused') {
+      const since = Date.now();
+      const error = await manager.startComputation().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error).toMatchObject({ field: 'defaults.memory' });
+      expect(await exists(path.join(data, 'job_grows'))).toBe(false);
+      expect(await backend.createdSince(since, ['grows'])).toEqual([]);
+      return;
+    }
+    const events = record(manager, ['job:retrying']);
+    const summary = await manager.startComputation();
+    const result = resultOf(summary, 'grows');
+    expect({ status: result.status, attempts: result.attempts, error: result.error?.message }).toEqual({ status: 'succeeded', attempts: 2, error: undefined });
+    expect(result.attemptLimits.map((limits) => limits.memoryBytes)).toEqual([40 * 1024 ** 2, 80 * 1024 ** 2]);
+    expect(events[0]?.payload).toMatchObject({ attempt: 2, limits: { attempt: 2, memoryBytes: 80 * 1024 ** 2 }, error: { code: 'E_JOB_EXIT', isOomKilled: true } });
+    expect(await read(path.join(result.outputDir, 'done.txt'))).toBe('done\n');
+  },
+};
+
 const notStartable: Scenario = {
   name: 'a job the engine cannot start (a user the image lacks): failed as a JobExitError, the job\'s own fault, not retried as an engine error',
   appliesTo: (backend) => backend.needsEngine,
@@ -663,6 +697,7 @@ export const SCENARIOS: readonly Scenario[] = [
   envUserWorkingDir,
   manifestRecords,
   outOfMemory,
+  growingMemory,
   notStartable,
   ...settingScenarios,
 ];

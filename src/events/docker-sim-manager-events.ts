@@ -1,7 +1,7 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
 import type { SkippedEntry } from '../archive/extract-output.js';
 import type { SimJob } from '../job/sim-job.js';
-import type { JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
+import type { AttemptLimitsRecord, JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
 import type { ContainerSummary } from '../runtime/container-runtime.js';
 
 /**
@@ -27,7 +27,7 @@ export interface DockerSimManagerEvents {
    * An attempt failed and the job will run again after `delayMs`; `attempt` is the number of the attempt about
    * to run (2 for the first retry), `error` why the previous one failed.
    */
-  'job:retrying': (payload: { job: SimJob; attempt: number; error: DockerSimError; delayMs: number; setAsideTo?: string }) => void;
+  'job:retrying': (payload: { job: SimJob; attempt: number; error: DockerSimError; delayMs: number; limits: AttemptLimitsRecord; setAsideTo?: string }) => void;
   /** A resumed run found the job already succeeded with the same spec (see the manifest) and does not run it. */
   'job:skipped': (payload: { job: SimJob; result: JobResult }) => void;
   'job:log': (payload: { job: SimJob; stream: 'stdout' | 'stderr'; line: string }) => void;

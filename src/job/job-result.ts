@@ -1,6 +1,15 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
 import type { SkippedEntry } from '../archive/extract-output.js';
 
+/** The limits one attempt ran with (`cpus`, `memory` and `timeoutMs` may change per attempt). */
+export interface AttemptLimitsRecord {
+  /** 1 for the first attempt. */
+  attempt: number;
+  cpus?: number;
+  memoryBytes?: number;
+  timeoutMs?: number;
+}
+
 /** How one job ended. */
 export interface JobResult {
   name: string;
@@ -36,6 +45,8 @@ export interface JobResult {
   imageDigest: string | null;
   /** The name of the engine that ran the last attempt (`'default'` with a single engine); null when it never ran. */
   engine: string | null;
+  /** The limits each attempt of this run ran with, first attempt first (empty when it never ran). */
+  attemptLimits: AttemptLimitsRecord[];
   /** Why the job failed or was cancelled. */
   error?: DockerSimError;
 }

@@ -28,10 +28,16 @@ export interface JobSettings {
   user?: string;
   /** Extra container labels. The `docker-sim-manager.*` labels cannot be overridden. */
   labels?: Record<string, string>;
-  /** CPU limit in (fractional) cores, e.g. `1.5`. */
-  cpus?: number;
-  /** Memory limit: bytes, or a size like `'512m'` or `'2g'`. */
-  memory?: number | string;
+  /**
+   * CPU limit in (fractional) cores, e.g. `1.5`; or a function of the attempt, e.g.
+   * `({ attempt }) => attempt` to add a core on each retry.
+   */
+  cpus?: PerAttempt<number>;
+  /**
+   * Memory limit: bytes, or a size like `'512m'` or `'2g'`; or a function of the attempt, e.g.
+   * `({ attempt }) => `${2 * attempt}g`` so that a job retried after an OOM kill (`retryOn: 'oom'`) gets more.
+   */
+  memory?: PerAttempt<number | string>;
   /** GPUs to request: `'all'` or a count. */
   gpus?: 'all' | number;
   /** Network mode, e.g. `'none'`. @default the engine's default network */
@@ -52,8 +58,11 @@ export interface JobSettings {
   maxOutputBytes?: number;
   /** Files and folders copied out of the container per job. @default 100000 */
   maxOutputEntries?: number;
-  /** Wall-clock limit of one attempt, from its start; then SIGTERM, SIGKILL after `stopGracePeriodMs`, and `JobTimeoutError`. */
-  timeoutMs?: number;
+  /**
+   * Wall-clock limit of one attempt, from its start; then SIGTERM, SIGKILL after `stopGracePeriodMs`, and
+   * `JobTimeoutError`. Or a function of the attempt, e.g. `({ attempt }) => attempt * 60_000`.
+   */
+  timeoutMs?: PerAttempt<number>;
   /** Stop an attempt that wrote nothing to stdout or stderr for this long (`job:stalled`, then `JobStalledError`). */
   inactivityTimeoutMs?: number;
   /** How many times a failed attempt is retried, when `retryOn` says so. @default 0 */
@@ -115,6 +124,22 @@ export interface AttemptFailure {
 /** Decides whether a failed attempt is retried (within `retries`). */
 export type RetryPredicate = (failure: AttemptFailure) => boolean;
 
+/** What a limit given as a function is called with: the attempt about to run (1 for the first) and why the previous one failed. */
+export interface AttemptInfo {
+  attempt: number;
+  previousError: DockerSimError | undefined;
+}
+
+/** A value, or a function of the attempt that gives it (evaluated before each attempt). */
+export type PerAttempt<T> = T | ((info: AttemptInfo) => T);
+
+/** The limits one attempt runs with. */
+export interface AttemptLimits {
+  nanoCpus?: number;
+  memoryBytes?: number;
+  timeoutMs?: number;
+}
+
 /** How a job's output folder reaches its container. */
 export type OutputMode = 'auto' | 'bind' | 'copy';
 
@@ -131,8 +156,11 @@ export interface NormalizedSettings {
   workingDir?: string;
   user?: string;
   labels?: Record<string, string>;
+  /** The first attempt's limits: cpus, memory and timeoutMs as given, or as their functions give them for attempt 1. */
   nanoCpus?: number;
   memoryBytes?: number;
+  /** The functions of `cpus`, `memory` and `timeoutMs` given per attempt (see `limitsForAttempt`). */
+  perAttempt?: { cpus?: (info: AttemptInfo) => number; memory?: (info: AttemptInfo) => number | string; timeoutMs?: (info: AttemptInfo) => number; field: string };
   gpus?: 'all' | number;
   network?: string;
   entrypoint?: string[];
@@ -191,6 +219,41 @@ const OUTPUT_MODES: readonly OutputMode[] = ['auto', 'bind', 'copy'];
 export const RETRY_REASONS: readonly RetryReason[] = ['exit-code', 'oom', 'timeout', 'stalled', 'engine-error'];
 const BACKOFF_DEFAULTS: Required<BackoffOptions> = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
 const CAPABILITY = /^(ALL|(CAP_)?[A-Z][A-Z_]*)$/;
+
+function nanoCpusOf(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(field, value, 'a number of cores > 0, like 0.5 or 2');
+  return Math.round(value * 1e9);
+}
+
+/** A setting's value for an attempt: the value, or what its function returns (a throw is a ValidationError naming the field). */
+function evaluate(value: unknown, info: AttemptInfo, field: string): unknown {
+  if (typeof value !== 'function') return value;
+  try {
+    return (value as (info: AttemptInfo) => unknown)(info);
+  } catch (error) {
+    throw new ValidationError(field, value, `The function given as \`${field}\` threw for attempt ${info.attempt}: ${(error as Error)?.message ?? describeValue(error)}`, { cause: error });
+  }
+}
+
+/**
+ * The limits an attempt runs with: the first attempt's as normalized, later ones from the functions given for
+ * `cpus`, `memory` and `timeoutMs` (validated like the values; a bad one is a `ValidationError` naming the field
+ * and the attempt).
+ */
+export function limitsForAttempt(settings: NormalizedSettings, info: AttemptInfo): AttemptLimits {
+  const limits: AttemptLimits = {
+    ...(settings.nanoCpus === undefined ? {} : { nanoCpus: settings.nanoCpus }),
+    ...(settings.memoryBytes === undefined ? {} : { memoryBytes: settings.memoryBytes }),
+    ...(settings.timeoutMs === undefined ? {} : { timeoutMs: settings.timeoutMs }),
+  };
+  const functions = settings.perAttempt;
+  if (!functions || info.attempt === 1) return limits;
+  const field = (key: string): string => `${functions.field}${key} (attempt ${info.attempt})`;
+  if (functions.cpus) limits.nanoCpus = nanoCpusOf(evaluate(functions.cpus, info, field('cpus')), field('cpus'));
+  if (functions.memory) limits.memoryBytes = parseMemory(evaluate(functions.memory, info, field('memory')) as string, field('memory'));
+  if (functions.timeoutMs) limits.timeoutMs = duration(evaluate(functions.timeoutMs, info, field('timeoutMs')), field('timeoutMs'), 1);
+  return limits;
+}
 
 function duration(value: unknown, field: string, minimum: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < minimum) {
@@ -294,11 +357,13 @@ export function normalizeSettings(settings: JobSettings, prefix: string): Normal
     if (key === 'workingDir' && !value.startsWith('/')) fail(`${prefix}${key}`, value, 'an absolute path inside the container');
     out[key] = value;
   }
-  if (s.cpus !== undefined) {
-    if (typeof s.cpus !== 'number' || !Number.isFinite(s.cpus) || s.cpus <= 0) fail(`${prefix}cpus`, s.cpus, 'a number of cores > 0, like 0.5 or 2');
-    out.nanoCpus = Math.round(s.cpus * 1e9);
+  for (const key of ['cpus', 'memory', 'timeoutMs'] as const) {
+    if (typeof s[key] !== 'function') continue;
+    out.perAttempt = { ...out.perAttempt, field: prefix, [key]: s[key] };
   }
-  if (s.memory !== undefined) out.memoryBytes = parseMemory(s.memory as string, `${prefix}memory`);
+  const first: AttemptInfo = { attempt: 1, previousError: undefined };
+  if (s.cpus !== undefined) out.nanoCpus = nanoCpusOf(evaluate(s.cpus, first, `${prefix}cpus`), `${prefix}cpus`);
+  if (s.memory !== undefined) out.memoryBytes = parseMemory(evaluate(s.memory, first, `${prefix}memory`) as string, `${prefix}memory`);
   if (s.gpus !== undefined) {
     if (s.gpus !== 'all' && !(typeof s.gpus === 'number' && Number.isInteger(s.gpus) && s.gpus >= 1)) {
       fail(`${prefix}gpus`, s.gpus, "'all' or a whole number >= 1");
@@ -325,7 +390,7 @@ export function normalizeSettings(settings: JobSettings, prefix: string): Normal
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(`${prefix}${key}`, value, 'a whole number >= 1');
     out[key] = value;
   }
-  if (s.timeoutMs !== undefined) out.timeoutMs = duration(s.timeoutMs, `${prefix}timeoutMs`, 1);
+  if (s.timeoutMs !== undefined) out.timeoutMs = duration(evaluate(s.timeoutMs, first, `${prefix}timeoutMs`), `${prefix}timeoutMs`, 1);
   if (s.inactivityTimeoutMs !== undefined) out.inactivityTimeoutMs = duration(s.inactivityTimeoutMs, `${prefix}inactivityTimeoutMs`, 1);
   if (s.retries !== undefined) {
     if (typeof s.retries !== 'number' || !Number.isInteger(s.retries) || s.retries < 0 || s.retries > 100) fail(`${prefix}retries`, s.retries, 'a whole number from 0 to 100');
@@ -394,5 +459,13 @@ export function mergeSettings(defaults: NormalizedSettings, own: NormalizedSetti
   if (defaults.templates || own.templates) merged.templates = [...(defaults.templates ?? []), ...(own.templates ?? [])];
   if (defaults.collect || own.collect) merged.collect = [...new Set([...(defaults.collect ?? []), ...(own.collect ?? [])])];
   if (defaults.tmpfs || own.tmpfs) merged.tmpfs = [...new Set([...(defaults.tmpfs ?? []), ...(own.tmpfs ?? [])])];
+  if (defaults.perAttempt) {
+    // A job's own cpus, memory or timeoutMs (a value or a function) replaces the default's function.
+    const inherited = { ...defaults.perAttempt };
+    if (own.nanoCpus !== undefined) delete inherited.cpus;
+    if (own.memoryBytes !== undefined) delete inherited.memory;
+    if (own.timeoutMs !== undefined) delete inherited.timeoutMs;
+    merged.perAttempt = { ...inherited, ...own.perAttempt, field: own.perAttempt?.field ?? defaults.perAttempt.field };
+  }
   return merged;
 }

@@ -9,8 +9,8 @@ import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { RunInProgressError } from '../errors/run-in-progress-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
-import type { AttemptFailure } from '../job/job-settings.js';
-import type { JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
+import { limitsForAttempt, type AttemptFailure, type AttemptLimits } from '../job/job-settings.js';
+import type { AttemptLimitsRecord, JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
 import { failureReason, retryDelayMs, shouldRetry } from '../job/retry-policy.js';
 import { setAsideAttempt } from '../job/attempt-folders.js';
 import { prepareJob, type PreparedJob } from '../job/prepared-job.js';
@@ -85,6 +85,27 @@ const ENGINE_PING_INTERVAL_MS = 1000;
 const FORCE_EXIT_REMOVAL_MS = 5_000;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
+
+/** The limits of an attempt as results and events show them (cores, not nano-cores). */
+function limitsRecord(attempt: number, limits: AttemptLimits): AttemptLimitsRecord {
+  return {
+    attempt,
+    ...(limits.nanoCpus === undefined ? {} : { cpus: limits.nanoCpus / 1e9 }),
+    ...(limits.memoryBytes === undefined ? {} : { memoryBytes: limits.memoryBytes }),
+    ...(limits.timeoutMs === undefined ? {} : { timeoutMs: limits.timeoutMs }),
+  };
+}
+
+/** A prepared job with one attempt's limits in its settings and container spec. */
+function withLimits(item: PreparedJob, limits: AttemptLimits): PreparedJob {
+  const { nanoCpus, memoryBytes, timeoutMs } = limits;
+  if (nanoCpus === item.settings.nanoCpus && memoryBytes === item.settings.memoryBytes && timeoutMs === item.settings.timeoutMs) return item;
+  return {
+    ...item,
+    settings: { ...item.settings, nanoCpus, memoryBytes, timeoutMs },
+    spec: { ...item.spec, ...(nanoCpus === undefined ? {} : { nanoCpus }), ...(memoryBytes === undefined ? {} : { memoryBytes }) },
+  };
+}
 
 /** The files a job folder holds that the package made: logs, set-aside attempts. */
 const OWN_FILES = new Set(['log.txt', 'stdout.log', 'stderr.log']);
@@ -428,6 +449,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       imageId,
       imageDigest,
       engine: null,
+      attemptLimits: [],
     };
   }
 
@@ -444,6 +466,9 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     // The slot of the last attempt is held until the job's outcome is final (recorded, failFast applied), so a
     // queued job never starts in the gap; a job about to be retried gives its slot back while it waits.
     let held: EngineSlot | undefined;
+    // The limits of the next attempt: the job's own for attempt 1, then what its functions give (memory, cpus, timeoutMs).
+    let limits = limitsForAttempt(settings, { attempt: 1, previousError: undefined });
+    const attemptLimits: AttemptLimitsRecord[] = [];
     for (;;) {
       if (run.signal.aborted) {
         // Cancelled while waiting to be retried: it would have run again, so it is cancelled, not failed.
@@ -462,7 +487,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       item = plan.variants.get(engine.runtime.isLocal) ?? first;
       attempt += 1;
       held = slot;
-      outcome = await this.runAttempt(item, attempt, slot, run, (startedAt) => {
+      attemptLimits.push(limitsRecord(attempt, limits));
+      outcome = await this.runAttempt(withLimits(item, limits), attempt, slot, run, (startedAt) => {
         times.firstStartedAt ??= startedAt;
       });
       if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
@@ -487,6 +513,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         isRetried = false;
       }
       if (!isRetried) break;
+      try {
+        limits = limitsForAttempt(settings, { attempt: attempt + 1, previousError: outcome.error });
+      } catch (error) {
+        this.safeEmit('run:warning', { message: `Job ${job.name} is not retried: ${(error as Error).message}`, error });
+        break;
+      }
       if (!isFree) retriesUsed += 1;
       const delayMs = isFree ? 0 : retryDelayMs(settings.backoff ?? DEFAULT_BACKOFF, retriesUsed);
       let setAsideTo: string | undefined;
@@ -497,7 +529,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         break;
       }
       job.transition('queued');
-      this.safeEmit('job:retrying', { job, attempt: attempt + 1, error: outcome.error, delayMs, ...(setAsideTo === undefined ? {} : { setAsideTo }) });
+      this.safeEmit('job:retrying', { job, attempt: attempt + 1, error: outcome.error, delayMs, limits: limitsRecord(attempt + 1, limits), ...(setAsideTo === undefined ? {} : { setAsideTo }) });
       run.scheduler.release(slot);
       held = undefined;
       await sleep(delayMs, run.signal);
@@ -518,6 +550,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
       engine: attempt === 0 ? null : (place?.engine.name ?? null),
+      attemptLimits,
       ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
     };
     if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });

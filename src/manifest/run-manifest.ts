@@ -28,6 +28,8 @@ export interface ManifestRecord {
   outputDir: string;
   /** The job's `parameters`, when it has any. */
   parameters?: Record<string, string | number | boolean>;
+  /** The limits its last attempt ran with (cpus, memoryBytes, timeoutMs), when it had any. */
+  limits?: { cpus?: number; memoryBytes?: number; timeoutMs?: number };
   error?: { code: string; message: string };
 }
 
@@ -98,8 +100,15 @@ export function toRecord(
     engine: result.engine,
     outputDir: result.outputDir,
     ...(Object.keys(parameters).length > 0 ? { parameters: { ...parameters } } : {}),
+    ...limitsOf(result),
     ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
   };
+}
+
+/** The limits of a result's last attempt, as a record field (none when it had none). */
+function limitsOf(result: JobResult): Pick<ManifestRecord, 'limits'> {
+  const { attempt: _attempt, ...limits } = result.attemptLimits.at(-1) ?? { attempt: 0 };
+  return Object.keys(limits).length > 0 ? { limits } : {};
 }
 
 /** Appends records to the manifest, one line and one write each, in order. */

@@ -6,7 +6,8 @@ import { closestName } from '../util/closest-name.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { isDockerSimError } from '../errors/docker-sim-error.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
-import type { JobSettings, TemplateSpec } from '../job/job-settings.js';
+import type { JobSettings, PerAttempt, TemplateSpec } from '../job/job-settings.js';
+import { parseMemory } from '../util/parse-memory.js';
 import { parseCommand } from '../util/parse-command.js';
 import type { DockerSimManagerOptions } from '../manager/docker-sim-manager-options.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
@@ -140,14 +141,30 @@ function authenticatorOf(auth: NonNullable<SweepSpec['auth']>): RegistryAuthenti
   return new CustomRegistryAuthenticator({ registry: auth.registry, username: username ?? '', password: password ?? '' });
 }
 
+/** A limit that grows by `factor` with each retry (attempt n gets base * factor^(n-1)), or the value as it is. */
+function grown(base: number, factor: number | undefined, round: (value: number) => number = (value) => value): PerAttempt<number> {
+  if (factor === undefined || factor === 1) return base;
+  return ({ attempt }) => round(base * factor ** (attempt - 1));
+}
+
+/** `growOnRetry` grows limits the sweep sets: one it does not set has nothing to grow. */
+function checkGrowOnRetry(spec: SweepSpec): void {
+  for (const [key, limit] of [['memory', spec.memory], ['cpus', spec.cpus], ['timeout', spec.timeout]] as const) {
+    if (spec.growOnRetry?.[key] !== undefined && limit === undefined) {
+      throw new ValidationError(`growOnRetry.${key}`, spec.growOnRetry[key], `growOnRetry.${key} multiplies \`${key}\` on each retry, but the sweep sets no \`${key}\`. Set one (it is the first attempt's), or remove growOnRetry.${key}.`);
+    }
+  }
+}
+
 /** The settings every job of the sweep shares, as the manager's `defaults`. */
 function sharedSettings(spec: SweepSpec): JobSettings {
+  checkGrowOnRetry(spec);
   const settings: JobSettings = {
     ...(spec.workingDir === undefined ? {} : { workingDir: spec.workingDir }),
     ...(spec.user === undefined ? {} : { user: spec.user }),
     ...(spec.labels === undefined ? {} : { labels: spec.labels }),
-    ...(spec.cpus === undefined ? {} : { cpus: spec.cpus }),
-    ...(spec.memory === undefined ? {} : { memory: spec.memory }),
+    ...(spec.cpus === undefined ? {} : { cpus: grown(spec.cpus, spec.growOnRetry?.cpus) }),
+    ...(spec.memory === undefined ? {} : { memory: grown(parseMemory(spec.memory, 'memory'), spec.growOnRetry?.memory, Math.round) }),
     ...(spec.gpus === undefined ? {} : { gpus: spec.gpus }),
     ...(spec.network === undefined ? {} : { network: spec.network }),
     ...(spec.collect === undefined ? {} : { collect: spec.collect }),
@@ -155,7 +172,7 @@ function sharedSettings(spec: SweepSpec): JobSettings {
     ...(spec.maxLogBytes === undefined ? {} : { maxLogBytes: spec.maxLogBytes }),
     ...(spec.maxOutputBytes === undefined ? {} : { maxOutputBytes: spec.maxOutputBytes }),
     ...(spec.maxOutputEntries === undefined ? {} : { maxOutputEntries: spec.maxOutputEntries }),
-    ...(spec.timeout === undefined ? {} : { timeoutMs: durationMs(spec.timeout) }),
+    ...(spec.timeout === undefined ? {} : { timeoutMs: grown(durationMs(spec.timeout), spec.growOnRetry?.timeout, Math.round) }),
     ...(spec.inactivityTimeout === undefined ? {} : { inactivityTimeoutMs: durationMs(spec.inactivityTimeout) }),
     ...(spec.retries === undefined ? {} : { retries: spec.retries }),
     ...(spec.retryOn === undefined ? {} : { retryOn: spec.retryOn }),

@@ -77,6 +77,14 @@ export const sweepSchema = z.strictObject({
   timeout: duration.optional(),
   inactivityTimeout: duration.optional(),
   retries: z.number().int().min(0).max(100).optional(),
+  /** Factors (>= 1) that multiply `memory`, `cpus` and `timeout` on each retry: attempt n gets the value times factor^(n-1). */
+  growOnRetry: z
+    .strictObject({
+      memory: z.number().min(1).optional(),
+      cpus: z.number().min(1).optional(),
+      timeout: z.number().min(1).optional(),
+    })
+    .optional(),
   retryOn: z.union([retryReason, z.array(retryReason)]).optional(),
   backoff: z
     .strictObject({

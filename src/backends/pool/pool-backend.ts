@@ -39,6 +39,14 @@ export class PoolBackend implements Backend {
     if (job.settings.outputMode === 'copy') {
       throw new ValidationError(`jobs[${name}].outputMode`, 'copy', `outputMode 'copy' is not available in executionMode 'pool': the workers see the job folders through a bind mount.`);
     }
+    const growing = (['memory', 'cpus'] as const).find((key) => job.settings.perAttempt?.[key] !== undefined);
+    if (growing !== undefined) {
+      throw new ValidationError(
+        `defaults.${growing}`,
+        job.settings.perAttempt?.[growing],
+        `\`${growing}\` is given as a function of the attempt, but executionMode 'pool' sizes its workers once, before any job: a retry cannot get more. Give \`${growing}\` as a value, or use executionMode 'container'.`,
+      );
+    }
     const own = job.job.settings as Record<string, unknown>;
     const key = WORKER_SETTINGS.find((setting) => own[setting] !== undefined);
     if (key !== undefined) {
