@@ -669,6 +669,32 @@ const growingMemory: Scenario = {
   },
 };
 
+const resourceUsage: Scenario = {
+  name: 'resource usage: a job holding 40 MB reports a peak of 38-50 MiB, a busy job its CPU time, a sleeping one almost none',
+  // The in-memory runtime reports what its behaviour says (unit tests cover that, and the absence of made-up zeros).
+  appliesTo: (backend) => backend.capabilities.memoryLimits,
+  timeoutMs: 90_000,
+  async run({ manager: make }) {
+    const manager = make({ maxWorkers: 2 });
+    manager.addSimJobs([
+      // dd holds its 40,000,000-byte block in memory; the sleeps let the engine take a sample after the work.
+      { name: 'holds-40mb', command: ['dd if=/dev/zero of=/dev/null bs=40000000 count=1 2>/dev/null; sleep 1.5; echo done > /mnt/data/done.txt'] },
+      { name: 'busy', command: ['awk "BEGIN { for (i = 0; i < 6000000; i++) x += i }"; sleep 1.5; echo done > /mnt/data/done.txt'] },
+    ]);
+    const summary = await manager.startComputation();
+    const holds = resultOf(summary, 'holds-40mb');
+    const busy = resultOf(summary, 'busy');
+    expect([holds.status, busy.status]).toEqual(['succeeded', 'succeeded']);
+    const MiB = 1024 ** 2;
+    expect(holds.usage.peakMemoryBytes).toBeGreaterThanOrEqual(38 * MiB);
+    expect(holds.usage.peakMemoryBytes).toBeLessThanOrEqual(50 * MiB);
+    // A single-threaded loop: CPU time is real work (hundreds of ms here) and cannot exceed the wall time.
+    expect(busy.usage.cpuMs).toBeGreaterThanOrEqual(400);
+    expect(busy.usage.cpuMs).toBeLessThanOrEqual(busy.durationMs);
+    expect(busy.usage.cpuMs).toBeGreaterThan(5 * (holds.usage.cpuMs ?? 0));
+  },
+};
+
 const notStartable: Scenario = {
   name: 'a job the engine cannot start (a user the image lacks): failed as a JobExitError, the job\'s own fault, not retried as an engine error',
   appliesTo: (backend) => backend.needsEngine,
@@ -698,6 +724,7 @@ export const SCENARIOS: readonly Scenario[] = [
   manifestRecords,
   outOfMemory,
   growingMemory,
+  resourceUsage,
   notStartable,
   ...settingScenarios,
 ];

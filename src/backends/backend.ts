@@ -1,7 +1,7 @@
 import type { SkippedEntry } from '../archive/extract-output.js';
 import type { DockerSimError } from '../errors/docker-sim-error.js';
 import type { OutputStreamName } from '../job/log-sink.js';
-import type { ContainerRuntime, ContainerSummary, ImageInfo } from '../runtime/container-runtime.js';
+import type { ContainerRuntime, ContainerSummary, ImageInfo, ResourceUsage } from '../runtime/container-runtime.js';
 import type { NormalizedSettings } from '../job/job-settings.js';
 import type { PreparedJob } from '../job/prepared-job.js';
 
@@ -58,6 +58,8 @@ export interface AttemptOutcome {
   startedAt: Date | null;
   finishedAt: Date;
   skippedEntries: SkippedEntry[];
+  /** What the attempt's processes used, where the backend can tell. */
+  usage?: ResourceUsage;
   error?: DockerSimError;
 }
 

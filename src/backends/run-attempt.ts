@@ -7,7 +7,7 @@ import { JobExitError } from '../errors/job-exit-error.js';
 import { JobStalledError } from '../errors/job-stalled-error.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { LogSink, type LogFiles, type OutputStreamName } from '../job/log-sink.js';
-import type { ContainerOutput, ContainerRuntime } from '../runtime/container-runtime.js';
+import type { ContainerOutput, ContainerRuntime, ResourceUsage, UsageWatch } from '../runtime/container-runtime.js';
 import type { AttemptOutcome, AttemptRequest } from './backend.js';
 import { watchLimits, type AttemptLimits } from './watch-limits.js';
 
@@ -31,6 +31,8 @@ export interface LaunchedProcess {
   drainMs: number;
   /** The whole output so far, to recover what the live stream missed; undefined when it cannot be read anymore. */
   readLogs?(): Promise<{ stdout: Readable; stderr: Readable; close?(): void } | undefined>;
+  /** What the process used, collected while it runs (absent where the backend cannot tell). */
+  usage?: UsageWatch | undefined;
 }
 
 /**
@@ -138,6 +140,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
   let exitCode: number | null = null;
   let skippedEntries: SkippedEntry[] = [];
   let isStopped = false;
+  let usage: ResourceUsage | undefined;
   let sink: LogSink | undefined;
   let stage = 'prepare the job';
   const outcome = (status: AttemptOutcome['status'], error?: DockerSimError): AttemptOutcome => ({
@@ -147,6 +150,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     startedAt,
     finishedAt: new Date(),
     skippedEntries,
+    ...(usage ? { usage } : {}),
     ...(error ? { error } : {}),
   });
   const cancelled = (): AttemptOutcome => outcome('cancelled', new JobCancelledError(jobName));
@@ -179,6 +183,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
       watch.clear();
     }
     exitCode = end.exitCode;
+    usage = await launched.usage?.stop().catch(() => undefined);
     stage = 'collect the logs';
     await drain(launched, followed, logSink);
     await logSink.close();

@@ -6,6 +6,8 @@ import { LABELS } from '../runtime/labels.js';
 import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
 import { loadSweepFile } from '../sweep/expand-sweep.js';
 import { writeReport } from '../report/write-report.js';
+import { formatBytes } from '../report/render-usage.js';
+import type { JobResult } from '../job/job-result.js';
 import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
 import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
 import { EXAMPLE_IMAGE, buildExampleImage, writeExampleFiles } from './example-image.js';
@@ -125,11 +127,27 @@ async function runCommand(args: string[], out: Out): Promise<number> {
         }\n`,
       );
     }
+    if (!json) {
+      const usage = usageLine(summary.results);
+      if (usage) out.stderr.write(`${usage}\n`);
+    }
     if (summary.stopReason === 'signal' || summary.stopReason === 'cancelled') return EXIT.cancelled;
     return summary.failed > 0 || summary.cancelled > 0 ? EXIT.jobsFailed : EXIT.ok;
   } catch (error) {
     return reportError(error, json, out);
   }
+}
+
+/** `usage: 12.3 s CPU in all; peak memory 210.0 MiB at most (job c07), 95.2 MiB median`, when the engine told. */
+export function usageLine(results: readonly JobResult[]): string | undefined {
+  const cpu = results.map((r) => r.usage.cpuMs).filter((ms): ms is number => ms !== undefined);
+  const peaks = results.filter((r) => r.usage.peakMemoryBytes !== undefined).sort((a, b) => (b.usage.peakMemoryBytes ?? 0) - (a.usage.peakMemoryBytes ?? 0));
+  if (cpu.length === 0 && peaks.length === 0) return undefined;
+  const parts: string[] = [];
+  if (cpu.length > 0) parts.push(`${(cpu.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(1)} s CPU in all`);
+  const top = peaks[0];
+  if (top) parts.push(`peak memory ${formatBytes(top.usage.peakMemoryBytes ?? 0)} at most (job ${top.name}), ${formatBytes(peaks[Math.floor(peaks.length / 2)]?.usage.peakMemoryBytes ?? 0)} median`);
+  return `usage: ${parts.join('; ')}`;
 }
 
 function uptime(ms: number): string {

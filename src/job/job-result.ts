@@ -1,5 +1,6 @@
 import type { DockerSimError } from '../errors/docker-sim-error.js';
 import type { SkippedEntry } from '../archive/extract-output.js';
+import type { ResourceUsage } from '../runtime/container-runtime.js';
 
 /** The limits one attempt ran with (`cpus`, `memory` and `timeoutMs` may change per attempt). */
 export interface AttemptLimitsRecord {
@@ -45,6 +46,12 @@ export interface JobResult {
   imageDigest: string | null;
   /** The name of the engine that ran the last attempt (`'default'` with a single engine); null when it never ran. */
   engine: string | null;
+  /**
+   * What the last attempt's processes used, from the engine's accounting: `cpuMs` (CPU time) and
+   * `peakMemoryBytes`. A field is absent when the backend cannot tell (see docs/api.md for the method and its
+   * limits), never a made-up zero.
+   */
+  usage: ResourceUsage;
   /** The limits each attempt of this run ran with, first attempt first (empty when it never ran). */
   attemptLimits: AttemptLimitsRecord[];
   /** Why the job failed or was cancelled. */

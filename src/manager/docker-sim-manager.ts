@@ -449,6 +449,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       imageId,
       imageDigest,
       engine: null,
+      usage: {},
       attemptLimits: [],
     };
   }
@@ -550,6 +551,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       finishedAt,
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
       engine: attempt === 0 ? null : (place?.engine.name ?? null),
+      usage: outcome?.usage ?? {},
       attemptLimits,
       ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
     };

@@ -28,6 +28,8 @@ export interface ManifestRecord {
   outputDir: string;
   /** The job's `parameters`, when it has any. */
   parameters?: Record<string, string | number | boolean>;
+  /** What its last attempt used, where the engine could tell. */
+  usage?: { cpuMs?: number; peakMemoryBytes?: number };
   /** The limits its last attempt ran with (cpus, memoryBytes, timeoutMs), when it had any. */
   limits?: { cpus?: number; memoryBytes?: number; timeoutMs?: number };
   error?: { code: string; message: string };
@@ -101,6 +103,7 @@ export function toRecord(
     outputDir: result.outputDir,
     ...(Object.keys(parameters).length > 0 ? { parameters: { ...parameters } } : {}),
     ...limitsOf(result),
+    ...(Object.keys(result.usage).length > 0 ? { usage: { ...result.usage } } : {}),
     ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
   };
 }

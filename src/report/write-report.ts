@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { latestRecords, manifestPath, readManifest, type ManifestRecord } from '../manifest/run-manifest.js';
 import { ValidationError } from '../errors/validation-error.js';
+import { formatBytes, renderUsage } from './render-usage.js';
 
 /** Where `writeReport` wrote. */
 export interface ReportFiles {
@@ -45,9 +46,9 @@ function parameterNames(records: readonly ManifestRecord[]): string[] {
 export function renderTraceCsv(records: readonly ManifestRecord[]): string {
   const jobs = jobRecords(records);
   const params = parameterNames(jobs);
-  const header = ['job', 'run_id', 'slot', 'status', 'exit_code', 'attempts', 'started_at', 'finished_at', 'duration_ms', 'spec_hash', 'image_id', 'image_digest', 'error_code', ...params.map((p) => `param_${p}`)];
+  const header = ['job', 'run_id', 'slot', 'status', 'exit_code', 'attempts', 'started_at', 'finished_at', 'duration_ms', 'cpu_ms', 'peak_memory_bytes', 'memory_limit_bytes', 'cpus_limit', 'spec_hash', 'image_id', 'image_digest', 'error_code', ...params.map((p) => `param_${p}`)];
   const rows = jobs.map((r) =>
-    [r.job, r.runId, r.slot, r.status, r.exitCode, r.attempts, r.startedAt, r.finishedAt, r.durationMs, r.specHash, r.imageId, r.imageDigest, r.error?.code, ...params.map((p) => r.parameters?.[p])].map(csvField).join(','),
+    [r.job, r.runId, r.slot, r.status, r.exitCode, r.attempts, r.startedAt, r.finishedAt, r.durationMs, r.usage?.cpuMs === undefined ? undefined : Math.round(r.usage.cpuMs), r.usage?.peakMemoryBytes, r.limits?.memoryBytes, r.limits?.cpus, r.specHash, r.imageId, r.imageDigest, r.error?.code, ...params.map((p) => r.parameters?.[p])].map(csvField).join(','),
   );
   return `${[header.join(','), ...rows].join('\n')}\n`;
 }
@@ -106,7 +107,7 @@ export function renderReportHtml(records: readonly ManifestRecord[], options: { 
       (r) => `<tr class="status-${r.status}">
 <td>${escapeHtml(r.job)}</td><td><span class="dot" style="background:${COLORS[r.status]}"></span>${r.status}</td>
 <td data-value="${r.exitCode ?? ''}">${r.exitCode ?? '–'}</td><td data-value="${r.attempts}">${r.attempts}</td>
-<td data-value="${r.durationMs}">${seconds(r.durationMs)}</td><td>${escapeHtml(r.startedAt ?? '–')}</td>
+<td data-value="${r.durationMs}">${seconds(r.durationMs)}</td><td data-value="${r.usage?.cpuMs ?? ''}">${r.usage?.cpuMs === undefined ? '–' : seconds(r.usage.cpuMs)}</td><td data-value="${r.usage?.peakMemoryBytes ?? ''}">${r.usage?.peakMemoryBytes === undefined ? '–' : formatBytes(r.usage.peakMemoryBytes)}${r.limits?.memoryBytes === undefined ? '' : ` / ${formatBytes(r.limits.memoryBytes)}`}</td><td>${escapeHtml(r.startedAt ?? '–')}</td>
 ${params.map((p) => `<td data-value="${escapeHtml(r.parameters?.[p] ?? '')}">${escapeHtml(r.parameters?.[p] ?? '')}</td>`).join('')}
 <td>${link(r, 'log.txt')} ${link(r, 'stdout.log')} ${link(r, 'stderr.log')}</td><td class="muted error">${escapeHtml(r.error?.message ?? '')}</td></tr>`,
     )
@@ -123,6 +124,7 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}.muted{colo
 .lane,.tick{font-size:11px;fill:#5f6368}.grid{stroke:#e8eaed}figure{margin:0 0 16px}figcaption{margin-bottom:4px}
 table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #e8eaed;padding:5px 8px;text-align:left;vertical-align:top}
 th{cursor:pointer;user-select:none;background:#f8f9fa;position:sticky;top:0}th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
+.usage{border:1px solid #dadce0;border-radius:6px;background:#fafafa}.use{fill:#4a7fd6}.limit{stroke:#202124;stroke-width:2}
 .dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:6px}code{font-size:12px}
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
@@ -137,8 +139,10 @@ th{cursor:pointer;user-select:none;background:#f8f9fa;position:sticky;top:0}th[a
 <h2>Timeline</h2>
 <div class="muted">One lane per worker slot; hover a bar for the job. ${(['succeeded', 'failed', 'cancelled'] as const).map((status) => `<span class="dot" style="background:${COLORS[status]}"></span>${status}`).join(' ')}</div>
 ${byRun}
+<h2>Resource usage</h2>
+${renderUsage(jobs)}
 <h2>Jobs</h2>
-<table id="jobs"><thead><tr><th>job</th><th>status</th><th>exit</th><th>attempts</th><th>duration (s)</th><th>started</th>${params.map((p) => `<th>${escapeHtml(p)}</th>`).join('')}<th>logs</th><th>error</th></tr></thead>
+<table id="jobs"><thead><tr><th>job</th><th>status</th><th>exit</th><th>attempts</th><th>duration (s)</th><th>CPU (s)</th><th>peak memory / limit</th><th>started</th>${params.map((p) => `<th>${escapeHtml(p)}</th>`).join('')}<th>logs</th><th>error</th></tr></thead>
 <tbody>
 ${rows}
 </tbody></table>

@@ -75,6 +75,8 @@ export interface ContainerState {
   finishedAt?: string;
   /** Why the engine could not start or run it (`unable to find user …`), when it says. */
   error?: string;
+  /** The host pid of its first process while it runs (0 or absent otherwise). */
+  pid?: number;
 }
 
 /** One progress line of an image pull. */
@@ -105,6 +107,19 @@ export interface ExitWaiter {
   exited: Promise<{ exitCode: number }>;
   /** Stops waiting (the `exited` promise then never settles). */
   cancel(): void;
+}
+
+/** What a job's processes used, as the engine's accounting tells; a field is undefined when it cannot tell. */
+export interface ResourceUsage {
+  /** CPU time of the job's processes (user + system), in milliseconds. */
+  cpuMs?: number;
+  /** The job's peak memory (the kernel's high-water mark where the engine reports it), in bytes. */
+  peakMemoryBytes?: number;
+}
+
+/** Usage being collected while a job runs; `stop()` ends the collection and resolves with what was seen. */
+export interface UsageWatch {
+  stop(): Promise<ResourceUsage | undefined>;
 }
 
 /** A container found by label. */
@@ -169,6 +184,11 @@ export interface ContainerRuntime {
   /** Starts the exec with its output attached; the streams end when the process exits (or the container dies). */
   startExec(execId: string): Promise<ContainerOutput>;
   inspectExec(execId: string): Promise<ExecState>;
+  /**
+   * Starts collecting a running container's CPU time and peak memory from the engine's statistics; optional
+   * (a runtime without it reports no usage).
+   */
+  watchUsage?(containerId: string): UsageWatch;
   /** The engine's CPUs and memory, to place jobs with `cpus` or `memory` where they fit; undefined if unknown. */
   capacity?(): Promise<{ cpus: number; memoryBytes: number } | undefined>;
   /** Docker Swarm operations (`backend: 'swarm'`); absent when the runtime cannot reach a swarm. */

@@ -23,7 +23,24 @@ import type {
   ImageInfo,
   PullProgress,
   RegistryCredentials,
+  ResourceUsage,
+  UsageWatch,
 } from './container-runtime.js';
+
+/** One sample of the engine's container statistics: CPU time and memory (peak where the engine has it). */
+function parseStatsSample(line: string): { cpuMs?: number; memoryBytes?: number } | undefined {
+  let stats: { read?: string; cpu_stats?: { cpu_usage?: { total_usage?: number } }; memory_stats?: { max_usage?: number; usage?: number } };
+  try {
+    stats = JSON.parse(line) as typeof stats;
+  } catch {
+    return undefined;
+  }
+  // A sample of a container that is no longer running carries zeros: it says nothing.
+  const cpu = stats.cpu_stats?.cpu_usage?.total_usage;
+  const memory = stats.memory_stats?.max_usage ?? stats.memory_stats?.usage;
+  if (!cpu && !memory) return undefined;
+  return { ...(cpu ? { cpuMs: cpu / 1e6 } : {}), ...(memory ? { memoryBytes: memory } : {}) };
+}
 
 /** A dockerode instance, or the options to make one (`{ socketPath }`, `{ host, port, protocol }`...). */
 export type DockerConnection = Docker | Docker.DockerOptions;
@@ -340,6 +357,41 @@ export class DockerodeRuntime implements ContainerRuntime {
     };
   }
 
+  /**
+   * Follows the engine's statistics of a running container (one sample a second): the CPU time and the memory
+   * high-water mark (cgroup v1 `max_usage`; on cgroup v2 the largest sampled usage) of the last sample. A
+   * container that ends before its first sample reports nothing.
+   */
+  watchUsage(containerId: string): UsageWatch {
+    let usage: ResourceUsage | undefined;
+    let raw: Readable | undefined;
+    let isStopped = false;
+    const collected = (async () => {
+      try {
+        raw = (await this.docker.getContainer(containerId).stats({ stream: true })) as unknown as Readable;
+        if (isStopped) raw.destroy();
+        for await (const line of splitLines(raw)) {
+          const sample = parseStatsSample(line);
+          if (!sample) continue;
+          usage = {
+            ...(sample.cpuMs === undefined ? (usage?.cpuMs === undefined ? {} : { cpuMs: usage.cpuMs }) : { cpuMs: sample.cpuMs }),
+            ...(sample.memoryBytes === undefined && usage?.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: Math.max(sample.memoryBytes ?? 0, usage?.peakMemoryBytes ?? 0) }),
+          };
+        }
+      } catch {
+        // the container ended or the engine went away: what was seen stands
+      }
+    })();
+    return {
+      stop: async () => {
+        isStopped = true;
+        raw?.destroy();
+        await collected;
+        return usage;
+      },
+    };
+  }
+
   async waitForExit(containerId: string): Promise<ExitWaiter> {
     // Dial the wait as a stream so this resolves when the engine has registered it (it sends the headers
     // first): only then is it safe to start the container without missing a fast exit.
@@ -413,6 +465,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         startedAt: info.State.StartedAt,
         finishedAt: info.State.FinishedAt,
         ...(info.State.Error ? { error: info.State.Error } : {}),
+        ...(info.State.Pid ? { pid: info.State.Pid } : {}),
       };
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;

@@ -14,6 +14,8 @@ import type {
   ImageInfo,
   PullProgress,
   RegistryCredentials,
+  ResourceUsage,
+  UsageWatch,
 } from '../runtime/container-runtime.js';
 
 const WORKER_LABEL = 'docker-sim-manager.worker';
@@ -33,6 +35,8 @@ export interface InMemoryBehaviour {
   isOutputLost?: boolean;
   /** Files the process leaves behind, by absolute container path, returned by `getArchive`. */
   files?: Record<string, string>;
+  /** What `watchUsage` reports for the container (nothing when absent, as for a job shorter than a sample). */
+  usage?: ResourceUsage;
 }
 
 /** Options of the in-memory runtime. */
@@ -290,6 +294,13 @@ export class InMemoryRuntime implements ContainerRuntime {
     // A pool worker (executionMode 'pool') runs until it is stopped; its execs follow the behaviour.
     if (container.spec.labels[WORKER_LABEL] !== undefined) return;
     container.timer = setTimeout(() => this.exit(container, behaviour.exitCode ?? 0, behaviour.isOomKilled ?? false), behaviour.durationMs ?? 0);
+  }
+
+  /** Reports the behaviour's `usage` once the container has run. */
+  watchUsage(containerId: string): UsageWatch {
+    this.record('stats');
+    const container = this.containers.get(containerId);
+    return { stop: async () => (container?.behaviour.usage ? { ...container.behaviour.usage } : undefined) };
   }
 
   private exit(container: FakeContainer, exitCode: number, isOomKilled: boolean): void {

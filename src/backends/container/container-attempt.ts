@@ -171,11 +171,12 @@ export function containerAttempt(options: ContainerAttemptOptions): AttemptDrive
         if (state === undefined || state.isRunning || state.exitCode === 0 || state.error === undefined) throw error;
         return notStarted(id, state.exitCode, state.error);
       }
+      const usage = runtime.watchUsage?.(id);
       const ended = guardedExit(options, id, waiter).then((exit): AttemptEnd => {
         isWaitLost = exit.isWaitLost;
         return { exitCode: exit.exitCode };
       });
-      return { id, output, ended, drainMs: options.logGraceMs, readLogs: () => runtime.readLogs(id) };
+      return { id, output, ended, drainMs: options.logGraceMs, readLogs: () => runtime.readLogs(id), usage };
     },
     stop() {
       if (containerId !== undefined) runtime.stop(containerId, options.stopGracePeriodMs).catch(() => undefined);

@@ -47,6 +47,7 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       stage('start the job in its worker');
       const folder = `${POOL_DATA_MOUNT}/${path.basename(job.outputDir)}`;
       const execId = await runtime.createExec(current.id, { ...options.exec, cmd: jobCommand(folder, options.exec.cmd) });
+      const meter = await current.usage?.begin();
       const output = await runtime.startExec(execId);
       // The exec's streams end when its process exits, or when its worker dies.
       const ended = Promise.all([finished(output.stdout), finished(output.stderr)])
@@ -61,7 +62,7 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
           }
           return { exitCode: state.exitCode };
         });
-      return { id: current.id, output, ended, drainMs: Infinity };
+      return { id: current.id, output, ended, drainMs: Infinity, ...(meter ? { usage: { stop: () => meter.end() } } : {}) };
     },
     async explainExit() {
       return { isOomKilled: worker !== undefined && (await pool.wasOomKilled(worker)) };

@@ -1,6 +1,7 @@
 import { ValidationError } from '../../errors/validation-error.js';
 import type { ContainerRuntime, ContainerSpec } from '../../runtime/container-runtime.js';
 import { LABELS } from '../../runtime/labels.js';
+import { CgroupUsage } from './cgroup-usage.js';
 
 /** Where a worker sees the run's data directory; each job's mount path is a link into it. */
 export const POOL_DATA_MOUNT = '/.docker-sim-manager-data';
@@ -13,6 +14,8 @@ export interface Worker {
   jobsRun: number;
   /** The kernel's count of OOM kills in its memory cgroup when last read; undefined when it cannot be read. */
   oomKills: number | undefined;
+  /** Its cgroup counters on this host, to measure each job's usage; undefined where they cannot be read. */
+  usage: CgroupUsage | undefined;
 }
 
 export interface WorkerPoolOptions {
@@ -112,7 +115,8 @@ export class WorkerPool {
         throw this.keepAliveError(spec, `the engine could not start it: ${(error as Error).message}`, error);
       }
       const setupOutput = await this.check(id, spec);
-      return { id, slot, jobsRun: 0, oomKills: parseOomKills(setupOutput) };
+      const state = await runtime.inspectContainer(id).catch(() => undefined);
+      return { id, slot, jobsRun: 0, oomKills: parseOomKills(setupOutput), usage: await CgroupUsage.of(state?.pid) };
     } catch (error) {
       this.options.scheduleRemoval(id);
       throw error;

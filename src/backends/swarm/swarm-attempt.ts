@@ -87,6 +87,8 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
       }
       const output = await swarm.logs(id);
       const started = task;
+      // The task's container, when it runs on the manager's own node, tells its usage.
+      const usage = task.containerId === undefined ? undefined : options.runtime.watchUsage?.(task.containerId);
       const ended = (async (): Promise<AttemptEnd> => {
         let last: TaskState = started;
         while (!ENDED.has(last.state)) {
@@ -113,6 +115,7 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
         // A followed service log never ends on its own: once the task ended it is read whole (not after a stop:
         // the service is gone).
         readLogs: async () => (isStopped ? undefined : swarm.logs(id, { follow: false })),
+        usage,
       };
     },
     async explainExit() {
