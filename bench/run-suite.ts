@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- run`: 60 short monte-carlo-pi jobs at 4 workers, through DockerSimManager (A) and through a
- * plain `xargs -P 4 docker run --rm` loop (B), alternated on the same engine. Round 1 is a warm-up: it is shown
+ * `npm run bench -- run`: 60 short monte-carlo-pi jobs at 4 workers, through DockerSimManager (A), the same with
+ * `collectUsage: false` (A') and a plain `xargs -P 4 docker run --rm` loop (B), alternated on the same engine. Round 1 is a warm-up: it is shown
  * but left out of the medians.
  */
 import { existsSync } from 'node:fs';
@@ -32,7 +32,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
 
 interface Measurement extends RunStats {
-  kind: 'package' | 'loop';
+  /** `package`: usage collection on (the default); `no-usage`: `collectUsage: false`; `loop`: the shell loop. */
+  kind: 'package' | 'no-usage' | 'loop';
   round: number;
   /** The package runs only: this node process's CPU and peak RSS. */
   nodeCpu?: { userMs: number; systemMs: number };
@@ -64,14 +65,14 @@ async function verifyPackageRun(summary: RunSummary): Promise<void> {
   if (others.length > 0) console.warn(`warning: ${others.length} containers of another docker-sim-manager run are on the engine: it is shared, the figures are noisy`);
 }
 
-async function runPackage(image: string, round: number): Promise<Measurement> {
+async function runPackage(image: string, round: number, collectUsage = true): Promise<Measurement> {
   const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-'));
   try {
     const { value, stats } = await observe(
       async () => {
         const rss = startRssSampler(50);
         const nodeCpu = startCpuMeter();
-        const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, defaults: { network: 'none' } });
+        const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, collectUsage, defaults: { network: 'none' } });
         for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
         const summary = await manager.startComputation();
         return { summary, nodeCpu: nodeCpu(), peakRssBytes: rss.stop() };
@@ -79,7 +80,7 @@ async function runPackage(image: string, round: number): Promise<Measurement> {
       (labels, { summary }) => labels[LABELS.run] === summary.runId,
     );
     await verifyPackageRun(value.summary);
-    return { kind: 'package', round, ...stats, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
+    return { kind: collectUsage ? 'package' : 'no-usage', round, ...stats, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
@@ -97,7 +98,7 @@ async function runLoop(image: string, round: number): Promise<Measurement> {
 
 function describe(m: Measurement): string[] {
   return [
-    `${m.kind === 'package' ? 'A package' : 'B loop'}`,
+    `${m.kind === 'package' ? 'A package' : m.kind === 'no-usage' ? "A' package, collectUsage: false" : 'B loop'}`,
     m.round === 1 ? '1 (warm-up)' : String(m.round),
     formatSeconds(m.wallMs),
     m.nodeCpu === undefined ? '-' : formatSeconds(m.nodeCpu.userMs + m.nodeCpu.systemMs),
@@ -123,10 +124,10 @@ export async function runSuite(): Promise<void> {
 
   const measurements: Measurement[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const run of [runPackage, runLoop]) {
+    for (const run of [runPackage, (img: string, r: number) => runPackage(img, r, false), runLoop]) {
       const m = await run(image, round);
       measurements.push(m);
-      console.log(`round ${round}${round === 1 ? ' (warm-up)' : ''}: ${m.kind.padEnd(7)} ${formatSeconds(m.wallMs)}`);
+      console.log(`round ${round}${round === 1 ? ' (warm-up)' : ''}: ${m.kind.padEnd(8)} ${formatSeconds(m.wallMs)}`);
     }
   }
 
@@ -136,7 +137,10 @@ export async function runSuite(): Promise<void> {
   const measured = measurements.filter((m) => m.round > 1);
   const packages = measured.filter((m) => m.kind === 'package');
   const loops = measured.filter((m) => m.kind === 'loop');
+  const withoutUsage = measured.filter((m) => m.kind === 'no-usage');
   const packageWall = median(packages.map((m) => m.wallMs));
+  const noUsageWall = median(withoutUsage.map((m) => m.wallMs));
+  const machineCpu = (runs: Measurement[]): number => median(runs.map((m) => m.machineCpuMs ?? Number.NaN));
   const loopWall = median(loops.map((m) => m.wallMs));
   const nodeUser = median(packages.map((m) => m.nodeCpu?.userMs ?? Number.NaN));
   const nodeSystem = median(packages.map((m) => m.nodeCpu?.systemMs ?? Number.NaN));
@@ -149,6 +153,9 @@ export async function runSuite(): Promise<void> {
       ['package wall (A)', formatSeconds(packageWall)],
       ['loop wall (B)', formatSeconds(loopWall)],
       ['ratio A/B', `${(packageWall / loopWall).toFixed(2)}x`],
+      ["package wall without usage collection (A')", formatSeconds(noUsageWall)],
+      ["usage collection: wall A/A'", `${(packageWall / noUsageWall).toFixed(2)}x`],
+      ["usage collection: machine CPU A/A'", `${formatSeconds(machineCpu(packages))} / ${formatSeconds(machineCpu(withoutUsage))} = ${(machineCpu(packages) / machineCpu(withoutUsage)).toFixed(2)}x`],
       ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} = ${formatSeconds(nodeUser)} + ${formatSeconds(nodeSystem)} (${(nodeCpu / JOBS).toFixed(1)} ms/job)`],
       ['package peak RSS (50 ms samples)', `${formatMiB(peakRss)} (${formatMiB(baselineRssBytes)} before the first run)`],
       ['process maxRSS (whole bench)', formatMiB(process.resourceUsage().maxRSS * 1024)],

@@ -41,6 +41,7 @@ function execution(behaviour: InMemoryBehaviour) {
       stagingRoot: path.join(dir, '.staging'),
       logGraceMs: 30,
       waitCheckIntervalMs: 20,
+      collectUsage: true,
       scheduleRemoval: (id) => removals.push(id),
     });
     return runAttempt(driver, { jobName: 'J', runtime, logFiles, maxLogBytes: 1024 ** 3, signal, onStarted: () => undefined, onLine: overrides.onLine });

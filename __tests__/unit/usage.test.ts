@@ -57,3 +57,12 @@ test('usage flows from the engine to the result, the events, the manifest, trace
   expect(usageLine(summary.results.filter((r) => r.name === 'short'))).toBeUndefined();
   expect(await readFile(path.join(dir, 'job_big', 'log.txt'), 'utf8')).toBe('');
 });
+
+test('collectUsage: false asks the engine for no statistics and reports no usage', async () => {
+  const runtime = new InMemoryRuntime({ images: { 'sim:latest': {} }, behaviour: () => ({ usage: { cpuMs: 10, peakMemoryBytes: MiB } }) });
+  const manager = new DockerSimManager({ image: 'sim', dataDirectory: dir, runtime, collectUsage: false });
+  manager.addSimJob({ name: 'j' });
+  const [result] = (await manager.startComputation()).results;
+  expect(result?.usage).toEqual({});
+  expect(runtime.calls).not.toContain('stats');
+});

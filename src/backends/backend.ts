@@ -105,4 +105,6 @@ export interface BackendOptions {
   defaults: NormalizedSettings;
   recycleAfter: number | undefined;
   poolKeepAlive: readonly string[];
+  /** Measure each attempt's CPU time and peak memory. */
+  collectUsage: boolean;
 }

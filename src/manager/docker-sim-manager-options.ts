@@ -81,6 +81,11 @@ export interface DockerSimManagerOptions {
    * many run at once. @default 'engine'
    */
   backend?: Backend;
+  /**
+   * Measure each job's CPU time and peak memory (`result.usage`) from the engine's statistics (one stats stream
+   * per container; pool workers' cgroup counters). Turn it off to spare the engine that work. @default true
+   */
+  collectUsage?: boolean;
 }
 
 /** Where jobs run: containers on engines, or services on a Docker Swarm. */
@@ -123,9 +128,10 @@ export interface NormalizedManagerOptions {
   /** The engines, by name and capacity; one named 'default' when `engines` was not given. */
   engines: Array<{ name: string; maxWorkers: number }>;
   backend: Backend;
+  collectUsage: boolean;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend', 'collectUsage']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -207,7 +213,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   if (typeof stopGracePeriodMs !== 'number' || !Number.isFinite(stopGracePeriodMs) || stopGracePeriodMs < 0) {
     fail('stopGracePeriodMs', stopGracePeriodMs, 'a number of milliseconds >= 0');
   }
-  for (const key of ['pinDigest', 'failFast', 'resume', 'handleSignals'] as const) {
+  for (const key of ['pinDigest', 'failFast', 'resume', 'handleSignals', 'collectUsage'] as const) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') fail(key, options[key], 'true or false');
   }
   const { maxFailures } = options;
@@ -253,5 +259,6 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     poolKeepAlive: [...poolKeepAlive],
     engines,
     backend,
+    collectUsage: options.collectUsage ?? true,
   };
 }

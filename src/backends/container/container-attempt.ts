@@ -23,6 +23,8 @@ export interface ContainerAttemptOptions {
   logGraceMs: number;
   /** How often a running container is inspected in case the engine never answers the wait. */
   waitCheckIntervalMs: number;
+  /** Measure its CPU time and peak memory from the engine's statistics. */
+  collectUsage: boolean;
   /** The container is removed off the job's critical path. */
   scheduleRemoval(containerId: string): void;
 }
@@ -171,7 +173,7 @@ export function containerAttempt(options: ContainerAttemptOptions): AttemptDrive
         if (state === undefined || state.isRunning || state.exitCode === 0 || state.error === undefined) throw error;
         return notStarted(id, state.exitCode, state.error);
       }
-      const usage = runtime.watchUsage?.(id);
+      const usage = options.collectUsage ? runtime.watchUsage?.(id) : undefined;
       const ended = guardedExit(options, id, waiter).then((exit): AttemptEnd => {
         isWaitLost = exit.isWaitLost;
         return { exitCode: exit.exitCode };

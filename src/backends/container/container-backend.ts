@@ -71,6 +71,7 @@ export class ContainerBackend implements Backend {
           stagingRoot: path.join(options.dataDirectory, '.docker-sim-manager', 'staging'),
           logGraceMs: LOG_GRACE_MS,
           waitCheckIntervalMs: WAIT_CHECK_INTERVAL_MS,
+          collectUsage: options.collectUsage,
           scheduleRemoval: (id) => removals.add(`Container ${id.slice(0, 12)}`, () => runtime.remove(id)),
         });
         return runAttempt(driver, attemptContext(request, runtime));

@@ -19,6 +19,8 @@ export interface PoolAttemptOptions {
   pool: WorkerPool;
   slot: number;
   signal: AbortSignal;
+  /** Measure the job's CPU time and peak memory from its worker's cgroup counters. */
+  collectUsage: boolean;
 }
 
 /**
@@ -47,7 +49,7 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       stage('start the job in its worker');
       const folder = `${POOL_DATA_MOUNT}/${path.basename(job.outputDir)}`;
       const execId = await runtime.createExec(current.id, { ...options.exec, cmd: jobCommand(folder, options.exec.cmd) });
-      const meter = await current.usage?.begin();
+      const meter = options.collectUsage ? await current.usage?.begin() : undefined;
       const output = await runtime.startExec(execId);
       // The exec's streams end when its process exits, or when its worker dies.
       const ended = Promise.all([finished(output.stdout), finished(output.stderr)])

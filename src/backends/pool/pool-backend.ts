@@ -91,6 +91,7 @@ export class PoolBackend implements Backend {
           pool: pools[request.engine] as WorkerPool,
           slot: request.slot,
           signal: request.signal,
+          collectUsage: this.options.collectUsage,
         });
         return runAttempt(driver, attemptContext(request, runtime));
       },

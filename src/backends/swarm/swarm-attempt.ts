@@ -17,6 +17,8 @@ export interface SwarmAttemptOptions {
   /** The manager's engine: it inspects task containers that run on its own node. */
   runtime: ContainerRuntime;
   signal: AbortSignal;
+  /** Measure its CPU time and peak memory (when the task runs on the manager's node). */
+  collectUsage: boolean;
   /** How long the task may take to start running (its state named in the error past that). */
   startLimitMs: number;
   /** The service and its configs are removed off the job's critical path. */
@@ -88,7 +90,7 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
       const output = await swarm.logs(id);
       const started = task;
       // The task's container, when it runs on the manager's own node, tells its usage.
-      const usage = task.containerId === undefined ? undefined : options.runtime.watchUsage?.(task.containerId);
+      const usage = task.containerId === undefined || !options.collectUsage ? undefined : options.runtime.watchUsage?.(task.containerId);
       const ended = (async (): Promise<AttemptEnd> => {
         let last: TaskState = started;
         while (!ENDED.has(last.state)) {

@@ -141,6 +141,7 @@ export class SwarmBackend implements Backend {
           swarm,
           runtime: engine.runtime,
           signal: request.signal,
+          collectUsage: options.collectUsage,
           startLimitMs: Math.min(job.settings.timeoutMs ?? TASK_START_LIMIT_MS, TASK_START_LIMIT_MS),
           scheduleRemoval: (serviceId, configIds) =>
             removals.add(`Service ${serviceId?.slice(0, 12) ?? `configs of job ${job.job.name}`}`, async () => {
