@@ -14,7 +14,7 @@ export interface CliRun {
 }
 
 /** Runs `dsim <args>` in its own process from `cwd` (the sources through tsx, as the built bin would run). */
-export function dsim(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<CliRun> {
+export function dsim(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onStderr?: (text: string) => void }): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, DSIM, ...args], {
       cwd: options.cwd,
@@ -24,7 +24,10 @@ export function dsim(args: string[], options: { cwd: string; env?: NodeJS.Proces
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      options.onStderr?.(stderr);
+    });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`dsim ${args.join(' ')} did not finish within ${options.timeoutMs ?? 120_000} ms; stderr: ${stderr}`));

@@ -7,6 +7,7 @@ import { JobExitError } from '../errors/job-exit-error.js';
 import { JobStalledError } from '../errors/job-stalled-error.js';
 import { JobTimeoutError } from '../errors/job-timeout-error.js';
 import { LogSink, type LogFiles, type OutputStreamName } from '../job/log-sink.js';
+import { secretValues } from '../job/secret-values.js';
 import type { ContainerOutput, ContainerRuntime, ResourceUsage, UsageWatch } from '../runtime/container-runtime.js';
 import type { AttemptOutcome, AttemptRequest } from './backend.js';
 import { watchLimits, type AttemptLimits } from './watch-limits.js';
@@ -67,8 +68,6 @@ export interface AttemptContext extends AttemptLimits {
 
 /** How many lines of stderr a failure quotes. */
 const STDERR_TAIL_LINES = 10;
-/** Env names whose values are treated as secrets in quoted output. */
-const SECRET_NAME = /pass|secret|token|key|credential|auth|cookie|session/i;
 
 /** How long re-reading a whole log may take before it is given up. */
 const READ_LOGS_LIMIT_MS = 30_000;
@@ -251,8 +250,6 @@ export function attemptContext(request: AttemptRequest, runtime: ContainerRuntim
     timeoutMs: job.settings.timeoutMs,
     inactivityTimeoutMs: job.settings.inactivityTimeoutMs,
     onStalled: request.onStalled,
-    redact: Object.entries(job.spec.env)
-      .filter(([name, value]) => SECRET_NAME.test(name) && value.length >= 4)
-      .map(([, value]) => value),
+    redact: secretValues(job.spec.env),
   };
 }

@@ -11,6 +11,7 @@ import type { JobResult } from '../job/job-result.js';
 import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
 import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
 import { EXAMPLE_IMAGE, buildExampleImage, writeExampleFiles } from './example-image.js';
+import { startMonitor } from '../monitor/monitor-server.js';
 
 /** The exit codes of `dsim`. */
 export const EXIT = { ok: 0, jobsFailed: 1, badInput: 2, engine: 3, cancelled: 130 } as const;
@@ -18,7 +19,7 @@ export const EXIT = { ok: 0, jobsFailed: 1, badInput: 2, engine: 3, cancelled: 1
 export const HELP = `dsim: run containerized simulation sweeps with docker-sim-manager
 
 Usage:
-  dsim run <sweep.yaml|sweep.json> [--resume] [--dry-run] [--max-workers N] [--json] [--no-report]
+  dsim run <sweep.yaml|sweep.json> [--resume] [--dry-run] [--max-workers N] [--json] [--no-report] [--monitor [HOST:]PORT]
   dsim ps [--json]                  list running jobs of docker-sim-manager on the engine
   dsim clean [--json]               remove containers whose driver process is gone
   dsim report <dataDirectory>       write <dataDirectory>/report.html and trace.csv from the run manifest
@@ -32,6 +33,8 @@ run options:
   --max-workers N   override maxWorkers of the sweep file
   --json            print every event as one JSON line on stdout (see docs/cli.md)
   --no-report       do not write report.html and trace.csv at the end
+  --monitor [HOST:]PORT  serve a live monitor (page, /metrics) on 127.0.0.1:PORT (0: a free port); its URL,
+                    with the token that guards it, is printed once on stderr
 
 The engine is DOCKER_HOST, else the local socket. Ctrl-C stops the run cleanly (a second Ctrl-C at once).
 
@@ -68,6 +71,7 @@ async function runCommand(args: string[], out: Out): Promise<number> {
       'max-workers': { type: 'string' },
       json: { type: 'boolean', default: false },
       'no-report': { type: 'boolean', default: false },
+      monitor: { type: 'string' },
     },
   });
   const json = values.json ?? false;
@@ -97,6 +101,16 @@ async function runCommand(args: string[], out: Out): Promise<number> {
     }
     const manager = new DockerSimManager({ ...options, resume: values.resume ?? false, handleSignals: true });
     manager.addSimJobs(sweep.jobs);
+    if (values.monitor !== undefined) {
+      const where = /^(?:(.+):)?(\d+)$/.exec(values.monitor);
+      if (!where) {
+        out.stderr.write(`dsim run: --monitor expects PORT or HOST:PORT (like 8089 or 127.0.0.1:8089), got '${values.monitor}'\n`);
+        return EXIT.badInput;
+      }
+      const monitor = await startMonitor(manager, { port: Number(where[2]), ...(where[1] ? { host: where[1].replace(/^\[|\]$/g, '') } : {}) });
+      out.stderr.write(`monitor: ${monitor.url}\n`);
+      if (json) out.stdout.write(`${JSON.stringify({ event: 'monitor', time: new Date().toISOString(), port: monitor.port })}\n`);
+    }
     let display: ProgressDisplay;
     if (json) {
       for (const event of JSON_EVENT_NAMES) {

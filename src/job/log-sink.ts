@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import { maskSecrets } from './secret-values.js';
 
 export type OutputStreamName = 'stdout' | 'stderr';
 
@@ -123,9 +124,8 @@ export class LogSink {
     // The first line may have been cut by the 4 KB window: dropped unless it is all there is.
     if (this.bytes[name] > TAIL_BYTES && lines.length > 1) lines.shift();
     return lines.slice(-count).map((line) => {
-      let shown = line.length > MAX_TAIL_LINE_CHARS ? `${line.slice(0, MAX_TAIL_LINE_CHARS)}…` : line;
-      for (const secret of redact) shown = shown.split(secret).join('***');
-      return shown;
+      const masked = maskSecrets(line, redact); // before the cut, so no part of a secret survives it
+      return masked.length > MAX_TAIL_LINE_CHARS ? `${masked.slice(0, MAX_TAIL_LINE_CHARS)}…` : masked;
     });
   }
 
