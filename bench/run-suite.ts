@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- run`: 60 short monte-carlo-pi jobs at 4 workers, through DockerSimManager (A), the same with
- * `collectUsage: false` (A') and a plain `xargs -P 4 docker run --rm` loop (B), alternated on the same engine. Round 1 is a warm-up: it is shown
+ * `collectUsage: false` (A'), the package with the live monitor serving one open page (A") and a plain
+ * `xargs -P 4 docker run --rm` loop (B), alternated on the same engine. Round 1 is a warm-up: it is shown
  * but left out of the medians.
  */
 import { existsSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureExampleImage } from '../examples/images.js';
-import { DockerSimManager, LABELS, SimJob, type RunSummary } from '../src/index.js';
+import { DockerSimManager, LABELS, SimJob, startMonitor, type RunSummary } from '../src/index.js';
 import {
   type RunStats,
   check,
@@ -33,7 +34,7 @@ const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
 
 interface Measurement extends RunStats {
   /** `package`: usage collection on (the default); `no-usage`: `collectUsage: false`; `loop`: the shell loop. */
-  kind: 'package' | 'no-usage' | 'loop';
+  kind: 'package' | 'no-usage' | 'monitor' | 'loop';
   round: number;
   /** The package runs only: this node process's CPU and peak RSS. */
   nodeCpu?: { userMs: number; systemMs: number };
@@ -65,7 +66,20 @@ async function verifyPackageRun(summary: RunSummary): Promise<void> {
   if (others.length > 0) console.warn(`warning: ${others.length} containers of another docker-sim-manager run are on the engine: it is shared, the figures are noisy`);
 }
 
-async function runPackage(image: string, round: number, collectUsage = true): Promise<Measurement> {
+/** Reads a monitor's event stream to its end, as an open browser tab would. */
+async function watchMonitor(url: string, signal: AbortSignal): Promise<number> {
+  let snapshots = 0;
+  try {
+    const response = await fetch(url, { signal });
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) snapshots += Buffer.from(chunk).toString('utf8').split('event: snapshot').length - 1;
+  } catch {
+    // aborted at the end of the run
+  }
+  return snapshots;
+}
+
+async function runPackage(image: string, round: number, variant: 'package' | 'no-usage' | 'monitor' = 'package'): Promise<Measurement> {
+  const collectUsage = variant !== 'no-usage';
   const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-'));
   try {
     const { value, stats } = await observe(
@@ -74,13 +88,20 @@ async function runPackage(image: string, round: number, collectUsage = true): Pr
         const nodeCpu = startCpuMeter();
         const manager = new DockerSimManager({ image, maxWorkers: WORKERS, dataDirectory, collectUsage, defaults: { network: 'none' } });
         for (const seed of SEEDS) manager.addSimJob(new SimJob({ name: `seed${seed}`, command: `-o /mnt/data -r ${seed} -i ${ITERATIONS}` }));
+        // The monitor variant serves the live page and keeps one event stream open for the whole run.
+        const monitor = variant === 'monitor' ? await startMonitor(manager) : undefined;
+        const watching = new AbortController();
+        const watched = monitor ? watchMonitor(`http://127.0.0.1:${monitor.port}/events?token=${monitor.token}`, watching.signal) : undefined;
         const summary = await manager.startComputation();
+        watching.abort();
+        if (watched) check((await watched) > 0, 'the monitor sent no snapshot during the run');
+        await monitor?.close();
         return { summary, nodeCpu: nodeCpu(), peakRssBytes: rss.stop() };
       },
       (labels, { summary }) => labels[LABELS.run] === summary.runId,
     );
     await verifyPackageRun(value.summary);
-    return { kind: collectUsage ? 'package' : 'no-usage', round, ...stats, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
+    return { kind: variant, round, ...stats, nodeCpu: value.nodeCpu, peakRssBytes: value.peakRssBytes };
   } finally {
     await rm(dataDirectory, { recursive: true, force: true });
   }
@@ -98,7 +119,7 @@ async function runLoop(image: string, round: number): Promise<Measurement> {
 
 function describe(m: Measurement): string[] {
   return [
-    `${m.kind === 'package' ? 'A package' : m.kind === 'no-usage' ? "A' package, collectUsage: false" : 'B loop'}`,
+    `${{ package: 'A package', 'no-usage': "A' package, collectUsage: false", monitor: 'A\" package + monitor (one page open)', loop: 'B loop' }[m.kind]}`,
     m.round === 1 ? '1 (warm-up)' : String(m.round),
     formatSeconds(m.wallMs),
     m.nodeCpu === undefined ? '-' : formatSeconds(m.nodeCpu.userMs + m.nodeCpu.systemMs),
@@ -124,7 +145,7 @@ export async function runSuite(): Promise<void> {
 
   const measurements: Measurement[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const run of [runPackage, (img: string, r: number) => runPackage(img, r, false), runLoop]) {
+    for (const run of [runPackage, (img: string, r: number) => runPackage(img, r, 'no-usage'), (img: string, r: number) => runPackage(img, r, 'monitor'), runLoop]) {
       const m = await run(image, round);
       measurements.push(m);
       console.log(`round ${round}${round === 1 ? ' (warm-up)' : ''}: ${m.kind.padEnd(8)} ${formatSeconds(m.wallMs)}`);
@@ -138,6 +159,8 @@ export async function runSuite(): Promise<void> {
   const packages = measured.filter((m) => m.kind === 'package');
   const loops = measured.filter((m) => m.kind === 'loop');
   const withoutUsage = measured.filter((m) => m.kind === 'no-usage');
+  const withMonitor = measured.filter((m) => m.kind === 'monitor');
+  const monitorWall = median(withMonitor.map((m) => m.wallMs));
   const packageWall = median(packages.map((m) => m.wallMs));
   const noUsageWall = median(withoutUsage.map((m) => m.wallMs));
   const machineCpu = (runs: Measurement[]): number => median(runs.map((m) => m.machineCpuMs ?? Number.NaN));
@@ -155,6 +178,9 @@ export async function runSuite(): Promise<void> {
       ['ratio A/B', `${(packageWall / loopWall).toFixed(2)}x`],
       ["package wall without usage collection (A')", formatSeconds(noUsageWall)],
       ["usage collection: wall A/A'", `${(packageWall / noUsageWall).toFixed(2)}x`],
+      ['package wall with the monitor (A")', formatSeconds(monitorWall)],
+      ['monitor: wall A"/A', `${(monitorWall / packageWall).toFixed(2)}x`],
+      ['monitor: node CPU A"/A', `${formatSeconds(median(withMonitor.map((m) => (m.nodeCpu ? m.nodeCpu.userMs + m.nodeCpu.systemMs : Number.NaN))))} / ${formatSeconds(median(packages.map((m) => (m.nodeCpu ? m.nodeCpu.userMs + m.nodeCpu.systemMs : Number.NaN))))}`],
       ["usage collection: machine CPU A/A'", `${formatSeconds(machineCpu(packages))} / ${formatSeconds(machineCpu(withoutUsage))} = ${(machineCpu(packages) / machineCpu(withoutUsage)).toFixed(2)}x`],
       ['package node CPU (user+sys)', `${formatSeconds(nodeCpu)} = ${formatSeconds(nodeUser)} + ${formatSeconds(nodeSystem)} (${(nodeCpu / JOBS).toFixed(1)} ms/job)`],
       ['package peak RSS (50 ms samples)', `${formatMiB(peakRss)} (${formatMiB(baselineRssBytes)} before the first run)`],
