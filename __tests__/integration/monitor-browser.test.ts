@@ -1,15 +1,12 @@
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
 import { dsim } from '../helpers/cli.js';
 import { SHELL_IMAGE, describeEngine, useEngineSuite } from '../helpers/engine.js';
+import { useBrowser } from '../helpers/browser.js';
 
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
-const isCi = process.env.CI === 'true' || process.env.CI === '1';
 
 /** Whether something accepts connections on 127.0.0.1:port. */
 function isListening(port: number): Promise<boolean> {
@@ -25,20 +22,10 @@ function isListening(port: number): Promise<boolean> {
 
 describeEngine('dsim run --monitor in a real browser (headless Chromium)', () => {
   const data = useEngineSuite();
-  let browser: Browser | undefined;
-
-  beforeAll(async () => {
-    if (CHROMIUM === undefined) {
-      if (isCi) throw new Error('No Chromium found (CI=true makes this a failure): apt-get install chromium, or set CHROMIUM_PATH.');
-      return;
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu'] });
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useBrowser();
 
   test('the page updates while jobs run, shows a log tail on click, refuses a wrong token; the port closes with the process', async () => {
+    const browser = chromium.current();
     if (!browser) {
       console.warn('monitor browser test skipped: no Chromium on this machine');
       return;

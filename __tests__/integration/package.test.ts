@@ -36,6 +36,15 @@ const [image, dataDirectory] = process.argv.slice(2);
 })().catch((e) => { console.error(e); process.exit(1); });
 `;
 
+/** `npm pack` of this repository into `folder` (built first when the test runs on its own); the tarball's name and files. */
+async function pack(folder: string): Promise<{ filename: string; packed: string[] }> {
+  // `npm test` builds right before jest; build here only when the test runs on its own.
+  if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', folder], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
+  const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
+  return { filename, packed: files.map((f) => f.path) };
+}
+
 describeEngine('the npm package', () => {
   beforeAll(async () => {
     await requireEngine();
@@ -45,11 +54,7 @@ describeEngine('the npm package', () => {
   test('npm pack installs into an empty folder and works from an ESM script and a CJS script', async () => {
     const work = await tempDir('dsim-pack-');
     try {
-      // `npm test` builds right before jest; build here only when the test runs on its own.
-      if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
-      const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
-      const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
-      const packed = files.map((f) => f.path);
+      const { filename, packed } = await pack(work.dir);
       expect(packed).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts', 'dist/testing.js', 'dist/cli.js', 'README.md']));
       expect(packed.some((p) => p.startsWith('src/') || p.startsWith('__tests__/'))).toBe(false);
 
@@ -85,11 +90,8 @@ describeEngine('the npm package', () => {
   test("a new user's first hour: the README's quick start, as written, in a fresh npm init -y project (ESM and CJS, tsc --strict without skipLibCheck)", async () => {
     const work = await tempDir('dsim-first-hour-');
     try {
-      if (!existsSync(path.join(root, 'dist', 'index.js'))) await run('npm', ['run', 'build'], { cwd: root });
-      const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work.dir], { cwd: root, maxBuffer: 16 * 1024 * 1024 });
-      const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: Array<{ path: string }> }];
+      const { filename, packed } = await pack(work.dir);
       // The README's links into docs/ resolve inside the installed package; no source map points at unshipped src/.
-      const packed = files.map((f) => f.path);
       const readme = await readFile(path.join(root, 'README.md'), 'utf8');
       for (const [, link] of readme.matchAll(/\]\((docs\/[^)#]+)/g)) expect(packed).toContain(link);
       expect(packed.filter((p) => p.endsWith('.map'))).toEqual([]);

@@ -2,30 +2,18 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
 import { DockerSimManager, writeReport } from '../../src/index.js';
 import { SHELL_IMAGE, describeEngine, useEngineSuite } from '../helpers/engine.js';
+import { useBrowser } from '../helpers/browser.js';
 
 const ARTIFACTS = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
-const isCi = process.env.CI === 'true' || process.env.CI === '1';
 
 describeEngine('report.html in a real browser (headless Chromium)', () => {
   const data = useEngineSuite();
-  let browser: Browser | undefined;
-
-  beforeAll(async () => {
-    if (CHROMIUM === undefined) {
-      if (isCi) throw new Error('No Chromium found (CI=true makes this a failure): apt-get install chromium, or set CHROMIUM_PATH.');
-      return;
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useBrowser();
 
   test('one bar per job in the timeline, no console errors, the table sorts by a clicked header; screenshot saved', async () => {
+    const browser = chromium.current();
     if (!browser) {
       console.warn('report browser test skipped: no Chromium on this machine');
       return;

@@ -35,7 +35,7 @@ export interface JobSettings {
   cpus?: PerAttempt<number>;
   /**
    * Memory limit: bytes, or a size like `'512m'` or `'2g'`; or a function of the attempt, e.g.
-   * `({ attempt }) => `${2 * attempt}g`` so that a job retried after an OOM kill (`retryOn: 'oom'`) gets more.
+   * `({ attempt }) => \`${2 * attempt}g\`` so that a job retried after an OOM kill (`retryOn: 'oom'`) gets more.
    */
   memory?: PerAttempt<number | string>;
   /** GPUs to request: `'all'` or a count. */
