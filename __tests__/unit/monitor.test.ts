@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -5,6 +6,7 @@ import path from 'node:path';
 import parsePrometheus from 'parse-prometheus-text-format';
 import { DockerSimManager, startMonitor, type MonitorHandle, type MonitorSnapshot } from '../../src/index.js';
 import { InMemoryRuntime } from '../../src/testing.js';
+import { MonitorState } from '../../src/monitor/monitor-state.js';
 
 let dir: string;
 let monitor: MonitorHandle | undefined;
@@ -101,4 +103,23 @@ test('a port in use or out of range is a clear error naming the port', async () 
   monitor = await startMonitor(sweep());
   await expect(startMonitor(sweep(), { port: monitor.port })).rejects.toThrow(/cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\)/);
   await expect(startMonitor(sweep(), { port: 70_000 })).rejects.toMatchObject({ name: 'ValidationError', field: 'port' });
+});
+
+test('with 100,000 jobs the state and each snapshot stay small: running jobs, the last failures and recent jobs only', () => {
+  const events = new EventEmitter();
+  const state = new MonitorState(events as unknown as DockerSimManager);
+  const jobs = Array.from({ length: 100_000 }, (_, i) => ({ name: `case-${i}` }));
+  events.emit('run:started', { runId: 'r1', jobs });
+  for (const job of jobs) events.emit('job:queued', { job });
+  jobs.forEach((job, i) => {
+    events.emit('job:started', { job, attempt: 1, engine: 'default', containerId: 'c' });
+    const failed = i % 10 === 0;
+    const result = { name: job.name, status: failed ? 'failed' : 'succeeded', attempts: 1, engine: 'default', startedAt: new Date(0), finishedAt: new Date(1000), durationMs: 1000, exitCode: failed ? 1 : 0, usage: { cpuMs: 10 }, attemptLimits: [], ...(failed ? { error: new Error('exit 1') } : {}) };
+    events.emit(failed ? 'job:failed' : 'job:succeeded', { job, result });
+  });
+  const snapshot = state.snapshot();
+  expect(snapshot.counts).toMatchObject({ total: 100_000, succeeded: 90_000, failed: 10_000, running: 0, queued: 0 });
+  expect(snapshot.failures).toHaveLength(100);
+  expect(snapshot.recent).toHaveLength(300);
+  expect(JSON.stringify(snapshot).length).toBeLessThan(200_000);
 });
