@@ -6,12 +6,12 @@
  *   tsx examples/images.ts monte-carlo-pi        build the image when it is absent
  *   tsx examples/images.ts monte-carlo-pi --force  rebuild it
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import tarStream from 'tar-stream';
-import { MONTE_CARLO_PI_SCRIPT } from '../src/cli/example-image.js';
+import { MONTE_CARLO_PI_SCRIPT, staticBusybox } from '../src/cli/example-image.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BUSYBOX = '/bin/busybox';
@@ -22,13 +22,6 @@ export const EXAMPLE_IMAGES = {
   'random-art': { tag: 'docker-sim-manager/random-art:latest', script: 'random-art.sh' },
 } as const;
 export type ExampleName = keyof typeof EXAMPLE_IMAGES;
-
-/** True when `file` is a statically linked ELF binary (no program interpreter). */
-export function isStaticBinary(file: string): boolean {
-  if (!existsSync(file)) return false;
-  const head = readFileSync(file).subarray(0, 64 * 1024).toString('latin1');
-  return head.startsWith('\x7fELF') && !/ld-linux|ld-musl|\/lib\/ld/.test(head);
-}
 
 /** Builds an image from in-memory files; rejects on any error line of the build stream. */
 export async function buildImage(options: {
@@ -60,10 +53,11 @@ export async function buildImage(options: {
 
 /** A busybox image for tests: the host's static busybox, or the busybox base image as a fallback. */
 export function busyboxBase(): { dockerfileHead: string; files: Record<string, { content: Buffer; mode: number }> } {
-  if (isStaticBinary(BUSYBOX)) {
+  const busybox = staticBusybox(BUSYBOX);
+  if (busybox) {
     return {
       dockerfileHead: 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n',
-      files: { busybox: { content: readFileSync(BUSYBOX), mode: 0o755 } },
+      files: { busybox: { content: busybox, mode: 0o755 } },
     };
   }
   return { dockerfileHead: 'FROM busybox:1.36\n', files: {} };

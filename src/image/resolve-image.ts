@@ -3,6 +3,7 @@ import { registryOf } from '../auth/registry-of.js';
 import { selectCredentials } from '../auth/select-credentials.js';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { RegistryAuthError } from '../errors/registry-auth-error.js';
+import { ValidationError } from '../errors/validation-error.js';
 import type { ContainerRuntime, ImageInfo, PullProgress, RegistryCredentials } from '../runtime/container-runtime.js';
 
 /** The repository part of a reference: without its tag or digest. */
@@ -72,4 +73,28 @@ export async function resolveImage(runtime: ContainerRuntime, options: ResolveIm
   const info = await runtime.inspectImage(reference);
   if (!info) throw new ImageNotFoundError(reference, `Image ${reference} was pulled but the engine at ${runtime.endpoint} does not list it.`);
   return { info, wasPulled: true };
+}
+
+/**
+ * Resolves the image on every engine. With several engines it must be the same image everywhere (the same id, or
+ * a repo digest in common), else a `ValidationError` naming the engine, before any container: jobs must not
+ * depend on where they ran.
+ */
+export async function resolveImageEverywhere(
+  engines: ReadonlyArray<{ name: string; runtime: ContainerRuntime }>,
+  options: ResolveImageOptions,
+): Promise<Array<{ info: ImageInfo; wasPulled: boolean }>> {
+  const images = await Promise.all(engines.map((engine) => resolveImage(engine.runtime, options)));
+  const [first] = images;
+  if (!first) throw new ImageNotFoundError(options.reference, 'No engine to resolve the image on.');
+  images.forEach((image, i) => {
+    const isSame = image.info.id === first.info.id || image.info.repoDigests.some((digest) => first.info.repoDigests.includes(digest));
+    if (isSame) return;
+    throw new ValidationError(
+      `engines[${i}]`,
+      engines[i]?.name,
+      `Image ${options.reference} is ${image.info.id.slice(0, 19)} on engine ${engines[i]?.name} but ${first.info.id.slice(0, 19)} on engine ${engines[0]?.name}: the engines hold different images under that name. Push it to a registry and pull it everywhere (pullPolicy: 'always'), or load the same bundle on each (saveImage/loadImage).`,
+    );
+  });
+  return images;
 }

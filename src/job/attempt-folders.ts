@@ -21,3 +21,12 @@ export async function setAsideAttempt(outputDir: string): Promise<string | undef
   for (const name of toMove) await rename(path.join(outputDir, name), path.join(target, name));
   return target;
 }
+
+/**
+ * Whether a job folder holds anything besides `ignored` names and set-aside attempts: a job that succeeded with
+ * nothing there most likely wrote its results elsewhere in the container.
+ */
+export async function holdsOutputs(outputDir: string, ignored: ReadonlySet<string>): Promise<boolean> {
+  const entries = await readdir(outputDir).catch(() => [] as string[]);
+  return entries.some((name) => !ignored.has(name) && !ATTEMPT_FOLDER.test(name));
+}

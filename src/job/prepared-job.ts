@@ -140,3 +140,10 @@ export async function prepareJob(job: SimJob, options: PrepareJobOptions, isLoca
     },
   };
 }
+
+/** The top-level names in a job's folder that are not its outputs: its logs and the templates it was given. */
+export function ownFiles(job: PreparedJob, mountPath: string): Set<string> {
+  const logs = [job.logFiles.combined, job.logFiles.stdout, job.logFiles.stderr].map((file) => path.basename(file));
+  const templates = job.templates.filter((t) => t.target.startsWith(`${mountPath}/`)).map((t) => t.target.slice(mountPath.length + 1).split('/')[0] ?? '');
+  return new Set([...logs, ...templates]);
+}

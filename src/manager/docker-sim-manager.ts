@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { EventEmitter } from 'eventemitter3';
 import pLimit from 'p-limit';
 import { EngineError } from '../errors/engine-error.js';
-import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { JobCancelledError } from '../errors/job-cancelled-error.js';
 import { RunInProgressError } from '../errors/run-in-progress-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
-import { limitsForAttempt, type AttemptFailure, type AttemptLimits } from '../job/job-settings.js';
+import { limitsForAttempt, type AttemptFailure } from '../job/job-settings.js';
 import type { AttemptLimitsRecord, JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
 import { failureReason, retryDelayMs, shouldRetry } from '../job/retry-policy.js';
-import { setAsideAttempt } from '../job/attempt-folders.js';
-import { prepareJob, type PreparedJob } from '../job/prepared-job.js';
+import { holdsOutputs, setAsideAttempt } from '../job/attempt-folders.js';
+import { limitsRecord, withLimits } from '../job/attempt-limits.js';
+import { ownFiles, prepareJob, type PreparedJob } from '../job/prepared-job.js';
 import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, type ManifestRecord } from '../manifest/run-manifest.js';
 import { specHash } from '../manifest/spec-hash.js';
 import { setLongTimeout } from '../util/long-timeout.js';
@@ -28,7 +28,7 @@ import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
 import { registryOf } from '../auth/registry-of.js';
 import { selectCredentials } from '../auth/select-credentials.js';
 import { DockerConfigAuthenticator } from '../auth/docker-config-authenticator.js';
-import { checkCredentials, digestOf, resolveImage } from '../image/resolve-image.js';
+import { checkCredentials, digestOf, resolveImageEverywhere } from '../image/resolve-image.js';
 import { checkDataDirectory } from './check-run-inputs.js';
 import { normalizeManagerOptions, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
 
@@ -86,35 +86,11 @@ const FORCE_EXIT_REMOVAL_MS = 5_000;
 /** Jobs whose inputs are checked (and spec hashed) at once before a run. */
 const PREPARE_CONCURRENCY = 32;
 
-/** The limits of an attempt as results and events show them (cores, not nano-cores). */
-function limitsRecord(attempt: number, limits: AttemptLimits): AttemptLimitsRecord {
-  return {
-    attempt,
-    ...(limits.nanoCpus === undefined ? {} : { cpus: limits.nanoCpus / 1e9 }),
-    ...(limits.memoryBytes === undefined ? {} : { memoryBytes: limits.memoryBytes }),
-    ...(limits.timeoutMs === undefined ? {} : { timeoutMs: limits.timeoutMs }),
-  };
-}
-
-/** A prepared job with one attempt's limits in its settings and container spec. */
-function withLimits(item: PreparedJob, limits: AttemptLimits): PreparedJob {
-  const { nanoCpus, memoryBytes, timeoutMs } = limits;
-  if (nanoCpus === item.settings.nanoCpus && memoryBytes === item.settings.memoryBytes && timeoutMs === item.settings.timeoutMs) return item;
-  return {
-    ...item,
-    settings: { ...item.settings, nanoCpus, memoryBytes, timeoutMs },
-    spec: { ...item.spec, ...(nanoCpus === undefined ? {} : { nanoCpus }), ...(memoryBytes === undefined ? {} : { memoryBytes }) },
-  };
-}
-
-/** The files a job folder holds that the package made: logs, set-aside attempts. */
-const OWN_FILES = new Set(['log.txt', 'stdout.log', 'stderr.log']);
-
-/** Whether a job left anything in its folder besides its logs, set-aside attempts and its own templates. */
-async function leftOutput(item: PreparedJob, mountPath: string): Promise<boolean> {
-  const templates = new Set(item.templates.filter((t) => t.target.startsWith(`${mountPath}/`)).map((t) => t.target.slice(mountPath.length + 1).split('/')[0]));
-  const entries = await readdir(item.outputDir).catch(() => [] as string[]);
-  return entries.some((name) => !OWN_FILES.has(name) && !name.startsWith('.attempt-') && !templates.has(name));
+/** Whether a job's `cpus` and `memory` fit an engine's capacity (an unknown capacity fits anything). */
+function fitsCapacity(settings: { nanoCpus?: number | undefined; memoryBytes?: number | undefined }, capacity: { cpus: number; memoryBytes: number } | undefined): boolean {
+  if (!capacity) return true;
+  const { nanoCpus, memoryBytes } = settings;
+  return (nanoCpus === undefined || nanoCpus / 1e9 <= capacity.cpus) && (memoryBytes === undefined || memoryBytes <= capacity.memoryBytes);
 }
 
 /** Resolves after `ms`, or at once when the signal aborts. */
@@ -560,7 +536,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await run.manifest
       .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : (place?.globalSlot ?? null), job.parameters))
       .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
-    if (status === 'succeeded' && !(await leftOutput(item, this.config.mountPath))) this.noteWithoutOutput(item, run);
+    if (status === 'succeeded' && !(await holdsOutputs(item.outputDir, ownFiles(item, this.config.mountPath)))) this.noteWithoutOutput(item, run);
     if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
     else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
     else if (result.error) {
@@ -587,21 +563,13 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private canRunOn(plan: JobPlan, engineIndex: number, run: RunContext): boolean {
     const engine = this.engines[engineIndex];
     if (!engine || !plan.variants.has(engine.runtime.isLocal)) return false;
-    const capacity = run.capacities[engineIndex];
-    const { nanoCpus, memoryBytes } = plan.first.settings;
-    if (capacity && nanoCpus !== undefined && nanoCpus / 1e9 > capacity.cpus) return false;
-    if (capacity && memoryBytes !== undefined && memoryBytes > capacity.memoryBytes) return false;
-    return true;
+    return fitsCapacity(plan.first.settings, run.capacities[engineIndex]);
   }
 
   /** A job that fits no engine is refused before anything runs. */
   private checkFits(plan: JobPlan, capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>): void {
     const { nanoCpus, memoryBytes } = plan.first.settings;
-    const fits = (i: number): boolean => {
-      const capacity = capacities[i];
-      if (!capacity) return true;
-      return (nanoCpus === undefined || nanoCpus / 1e9 <= capacity.cpus) && (memoryBytes === undefined || memoryBytes <= capacity.memoryBytes);
-    };
+    const fits = (i: number): boolean => fitsCapacity(plan.first.settings, capacities[i]);
     if (this.engines.some((engine, i) => plan.variants.has(engine.runtime.isLocal) && fits(i))) return;
     const field = this.engines.some((_, i) => fits(i)) ? `jobs[${plan.job.name}].outputMode` : nanoCpus !== undefined ? `jobs[${plan.job.name}].cpus` : `jobs[${plan.job.name}].memory`;
     const sizes = capacities.map((c, i) => `${this.engines[i]?.name}: ${c ? `${c.cpus} CPUs, ${(c.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
@@ -699,29 +667,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /**
-   * Resolves the image on every engine. With several engines it must be the same image everywhere (the same id,
-   * or a repo digest in common), else the run stops before any container: jobs must not depend on where they ran.
+   * Resolves the image on every engine (pulling it where the policy says so); with several engines it must be
+   * the same image everywhere, else the run stops before any container.
    */
-  private async resolveImages(): Promise<Array<{ info: ImageInfo; wasPulled: boolean }>> {
-    const images = await Promise.all(this.engines.map((engine) => this.resolveImage(engine.runtime)));
-    const [first] = images;
-    if (!first) throw new ImageNotFoundError(this.config.imageReference, 'No engine to resolve the image on.');
-    images.forEach((image, i) => {
-      const isSame = image.info.id === first.info.id || image.info.repoDigests.some((digest) => first.info.repoDigests.includes(digest));
-      if (isSame) return;
-      const engine = this.engines[i] as RunEngine;
-      throw new ValidationError(
-        `engines[${i}]`,
-        engine.name,
-        `Image ${this.config.imageReference} is ${image.info.id.slice(0, 19)} on engine ${engine.name} but ${first.info.id.slice(0, 19)} on engine ${this.engines[0]?.name}: the engines hold different images under that name. Push it to a registry and pull it everywhere (pullPolicy: 'always'), or load the same bundle on each (saveImage/loadImage).`,
-      );
-    });
-    return images;
-  }
-
-  private resolveImage(runtime: ContainerRuntime): Promise<{ info: ImageInfo; wasPulled: boolean }> {
+  private resolveImages(): Promise<Array<{ info: ImageInfo; wasPulled: boolean }>> {
     const { imageReference: reference, pullPolicy } = this.config;
-    return resolveImage(runtime, {
+    return resolveImageEverywhere(this.engines, {
       reference,
       pullPolicy,
       authenticators: this.authenticators,

@@ -1,12 +1,12 @@
-import { existsSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import Docker from 'dockerode';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { ImagePullError } from '../errors/image-pull-error.js';
 import { demuxStream } from './demux.js';
+import { defaultSocket, describeEndpoint, labelFilters, type ModemLike } from './docker-endpoint.js';
+import { watchContainerStats } from './dockerode-stats.js';
+import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
 import { redactedSecret } from './redacted-secret.js';
@@ -23,51 +23,11 @@ import type {
   ImageInfo,
   PullProgress,
   RegistryCredentials,
-  ResourceUsage,
   UsageWatch,
 } from './container-runtime.js';
 
-/** One sample of the engine's container statistics: CPU time and memory (peak where the engine has it). */
-function parseStatsSample(line: string): { cpuMs?: number; memoryBytes?: number } | undefined {
-  let stats: { read?: string; cpu_stats?: { cpu_usage?: { total_usage?: number } }; memory_stats?: { max_usage?: number; usage?: number } };
-  try {
-    stats = JSON.parse(line) as typeof stats;
-  } catch {
-    return undefined;
-  }
-  // A sample of a container that is no longer running carries zeros: it says nothing.
-  const cpu = stats.cpu_stats?.cpu_usage?.total_usage;
-  const memory = stats.memory_stats?.max_usage ?? stats.memory_stats?.usage;
-  if (!cpu && !memory) return undefined;
-  return { ...(cpu ? { cpuMs: cpu / 1e6 } : {}), ...(memory ? { memoryBytes: memory } : {}) };
-}
-
 /** A dockerode instance, or the options to make one (`{ socketPath }`, `{ host, port, protocol }`...). */
 export type DockerConnection = Docker | Docker.DockerOptions;
-
-interface ModemLike {
-  socketPath?: string | (() => unknown) | undefined;
-  host?: string | undefined;
-  port?: string | number | undefined;
-  protocol?: string | undefined;
-  dial(options: Record<string, unknown>, callback: (error: unknown, result: unknown) => void): void;
-}
-
-/** docker-modem's default socket, which it resolves lazily: the user's Docker Desktop socket, else the system one. */
-function defaultSocket(): string {
-  const userSocket = path.join(os.homedir(), '.docker', 'run', 'docker.sock');
-  return existsSync(userSocket) ? userSocket : '/var/run/docker.sock';
-}
-
-function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolean } {
-  if (modem.socketPath) {
-    const socket = typeof modem.socketPath === 'function' ? defaultSocket() : String(modem.socketPath);
-    return { endpoint: socket.startsWith('//./pipe') ? `npipe://${socket}` : `unix://${socket}`, isLocal: true };
-  }
-  const protocol = modem.protocol ?? 'http';
-  const port = modem.port === undefined ? '' : `:${modem.port}`;
-  return { endpoint: `${protocol}://${modem.host ?? 'localhost'}${port}`, isLocal: false };
-}
 
 /**
  * The Docker Engine through dockerode. Every failure is mapped to `DockerUnavailableError`,
@@ -76,6 +36,8 @@ function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolea
 export class DockerodeRuntime implements ContainerRuntime {
   readonly endpoint: string;
   readonly isLocal: boolean;
+  /** Docker Swarm operations, for `backend: 'swarm'` when the engine is a swarm manager. */
+  readonly swarm: SwarmOperations;
   private readonly docker: Docker;
 
   constructor(connection?: DockerConnection) {
@@ -83,6 +45,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const described = describeEndpoint(this.docker.modem as unknown as ModemLike);
     this.endpoint = described.endpoint;
     this.isLocal = described.isLocal;
+    this.swarm = dockerodeSwarm(this.docker, (operation, error) => this.fail(operation, error));
   }
 
   private fail(operation: string, error: unknown): never {
@@ -363,33 +326,7 @@ export class DockerodeRuntime implements ContainerRuntime {
    * container that ends before its first sample reports nothing.
    */
   watchUsage(containerId: string): UsageWatch {
-    let usage: ResourceUsage | undefined;
-    let raw: Readable | undefined;
-    let isStopped = false;
-    const collected = (async () => {
-      try {
-        raw = (await this.docker.getContainer(containerId).stats({ stream: true })) as unknown as Readable;
-        if (isStopped) raw.destroy();
-        for await (const line of splitLines(raw)) {
-          const sample = parseStatsSample(line);
-          if (!sample) continue;
-          usage = {
-            ...(sample.cpuMs === undefined ? (usage?.cpuMs === undefined ? {} : { cpuMs: usage.cpuMs }) : { cpuMs: sample.cpuMs }),
-            ...(sample.memoryBytes === undefined && usage?.peakMemoryBytes === undefined ? {} : { peakMemoryBytes: Math.max(sample.memoryBytes ?? 0, usage?.peakMemoryBytes ?? 0) }),
-          };
-        }
-      } catch {
-        // the container ended or the engine went away: what was seen stands
-      }
-    })();
-    return {
-      stop: async () => {
-        isStopped = true;
-        raw?.destroy();
-        await collected;
-        return usage;
-      },
-    };
+    return watchContainerStats(() => this.docker.getContainer(containerId).stats({ stream: true }) as unknown as Promise<Readable>);
   }
 
   async waitForExit(containerId: string): Promise<ExitWaiter> {
@@ -502,126 +439,6 @@ export class DockerodeRuntime implements ContainerRuntime {
     }
   }
 
-  readonly swarm: SwarmOperations = {
-    isManager: async () => {
-      try {
-        const info = (await this.docker.info()) as { Swarm?: { ControlAvailable?: boolean } };
-        return info.Swarm?.ControlAvailable === true;
-      } catch (error) {
-        this.fail('describe itself (docker info)', error);
-      }
-    },
-    createConfig: async (name, data, labels) => {
-      try {
-        const config = (await this.docker.createConfig({ Name: name, Labels: labels, Data: data.toString('base64') })) as { id?: string; ID?: string };
-        return config.id ?? config.ID ?? '';
-      } catch (error) {
-        this.fail(`create swarm config ${name}`, error);
-      }
-    },
-    removeConfig: async (id) => {
-      try {
-        await this.docker.getConfig(id).remove();
-      } catch (error) {
-        if (statusCodeOf(error) !== 404) this.fail(`remove swarm config ${id.slice(0, 12)}`, error);
-      }
-    },
-    createService: async (spec) => {
-      try {
-        const service = await this.docker.createService({
-          Name: spec.name,
-          Labels: spec.labels,
-          TaskTemplate: {
-            ContainerSpec: {
-              Image: spec.image,
-              ...(spec.entrypoint === undefined ? {} : { Command: spec.entrypoint }),
-              ...(spec.args === undefined ? {} : { Args: spec.args }),
-              Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-              ...(spec.user === undefined ? {} : { User: spec.user }),
-              ...(spec.workingDir === undefined ? {} : { Dir: spec.workingDir }),
-              Labels: spec.labels,
-              Mounts: spec.binds.map((b) => ({ Type: 'bind', Source: b.hostPath, Target: b.containerPath, ReadOnly: b.isReadOnly ?? false })),
-              Configs: spec.configs.map((c) => ({ ConfigID: c.configId, ConfigName: c.configName, File: { Name: c.target, UID: String(c.uid), GID: String(c.gid), Mode: c.mode } })),
-              ...(spec.init ? { Init: true } : {}),
-              ...(spec.readOnlyRootfs ? { ReadOnly: true } : {}),
-              ...(spec.capDrop?.length ? { CapabilityDrop: spec.capDrop } : {}),
-              ...(spec.capAdd?.length ? { CapabilityAdd: spec.capAdd } : {}),
-            },
-            Resources: {
-              Limits: { ...(spec.nanoCpus === undefined ? {} : { NanoCPUs: spec.nanoCpus }), ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }) },
-              Reservations: { ...(spec.nanoCpus === undefined ? {} : { NanoCPUs: spec.nanoCpus }), ...(spec.memoryBytes === undefined ? {} : { MemoryBytes: spec.memoryBytes }) },
-            },
-            RestartPolicy: { Condition: 'none', MaxAttempts: 0 },
-          },
-          Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
-        } as unknown as Docker.CreateServiceOptions);
-        return (service as unknown as { id: string }).id;
-      } catch (error) {
-        this.fail(`create swarm service ${spec.name}`, error);
-      }
-    },
-    tasks: async (serviceId) => {
-      try {
-        const tasks = (await this.docker.listTasks({ filters: { service: [serviceId] } })) as Array<{
-          CreatedAt?: string;
-          Status?: { State?: string; Err?: string; ContainerStatus?: { ExitCode?: number; ContainerID?: string } };
-        }>;
-        return tasks
-          .sort((a, b) => String(b.CreatedAt).localeCompare(String(a.CreatedAt)))
-          .map((task) => ({
-            state: task.Status?.State ?? 'unknown',
-            exitCode: typeof task.Status?.ContainerStatus?.ExitCode === 'number' ? task.Status.ContainerStatus.ExitCode : null,
-            ...(task.Status?.Err ? { error: task.Status.Err } : {}),
-            ...(task.Status?.ContainerStatus?.ContainerID ? { containerId: task.Status.ContainerStatus.ContainerID } : {}),
-          }));
-      } catch (error) {
-        this.fail(`list the tasks of service ${serviceId.slice(0, 12)}`, error);
-      }
-    },
-    logs: async (serviceId, options = {}) => {
-      const modem = this.docker.modem as unknown as ModemLike;
-      const raw = await new Promise<Readable>((resolve, reject) => {
-        modem.dial(
-          {
-            path: `/services/${serviceId}/logs?`,
-            method: 'GET',
-            options: { stdout: true, stderr: true, follow: options.follow ?? true },
-            isStream: true,
-            statusCodes: { 200: true, 404: 'no such service', 500: 'server error', 503: 'node is not part of a swarm' },
-          },
-          (error, stream) => (error ? reject(error as Error) : resolve(stream as Readable)),
-        );
-      }).catch((error: unknown) => this.fail(`read the logs of service ${serviceId.slice(0, 12)}`, error));
-      const { stdout, stderr } = demuxStream(raw);
-      return { stdout, stderr, close: () => raw.destroy() };
-    },
-    removeService: async (serviceId) => {
-      try {
-        await this.docker.getService(serviceId).remove();
-      } catch (error) {
-        if (statusCodeOf(error) !== 404) this.fail(`remove swarm service ${serviceId.slice(0, 12)}`, error);
-      }
-    },
-    listServices: async (labels) => {
-      try {
-        const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
-        const services = (await this.docker.listServices({ filters })) as Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> }; CreatedAt?: string }>;
-        return services.map((s) => ({ id: s.ID, name: s.Spec?.Name ?? '', state: 'service', labels: s.Spec?.Labels ?? {}, createdAt: Date.parse(s.CreatedAt ?? '') || 0 }));
-      } catch (error) {
-        this.fail('list swarm services', error);
-      }
-    },
-    listConfigs: async (labels) => {
-      try {
-        const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
-        const configs = (await this.docker.listConfigs({ filters })) as Array<{ ID: string; Spec?: { Name?: string; Labels?: Record<string, string> } }>;
-        return configs.map((c) => ({ id: c.ID, name: c.Spec?.Name ?? '', labels: c.Spec?.Labels ?? {} }));
-      } catch (error) {
-        this.fail('list swarm configs', error);
-      }
-    },
-  };
-
   async capacity(): Promise<{ cpus: number; memoryBytes: number } | undefined> {
     try {
       const info = (await this.docker.info()) as { NCPU?: number; MemTotal?: number };
@@ -671,7 +488,7 @@ export class DockerodeRuntime implements ContainerRuntime {
 
   async listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]> {
     try {
-      const filters = { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
+      const filters = labelFilters(labels);
       const list = await this.docker.listContainers({ all: true, filters });
       return list.map((c) => ({
         id: c.Id,

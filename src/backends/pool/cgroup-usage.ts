@@ -10,23 +10,27 @@ interface CgroupFiles {
 }
 
 async function cgroupFiles(pid: number): Promise<CgroupFiles | undefined> {
-  const lines = (await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => '')).split('\n');
-  const v1 = (controller: string): string | undefined => lines.map((line) => line.split(':')).find(([, controllers]) => controllers?.split(',').includes(controller))?.[2];
+  // Lines of /proc/<pid>/cgroup: `<id>:<controllers>:<path>`; cgroup v2 is the one with no controllers (`0::<path>`).
+  const groups = (await readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => ''))
+    .split('\n')
+    .map((line) => /^\d+:([^:]*):(.*)$/.exec(line))
+    .filter((match): match is RegExpExecArray => match !== null)
+    .map(([, controllers = '', cgroupPath = '']) => ({ controllers, cgroupPath }));
+  const v1 = (controller: string): { controllers: string; cgroupPath: string } | undefined => groups.find((group) => group.controllers.split(',').includes(controller));
   const cpuacct = v1('cpuacct');
-  const memory = v1('memory');
   if (cpuacct !== undefined) {
-    const cpuDir = lines.find((line) => line.includes('cpuacct'))?.split(':')[1] ?? 'cpuacct';
-    const candidates = [`/sys/fs/cgroup/${cpuDir}${cpuacct}/cpuacct.usage`, `/sys/fs/cgroup/cpuacct${cpuacct}/cpuacct.usage`];
-    for (const file of candidates) {
+    const memory = v1('memory');
+    // The hierarchy is mounted under its controllers' names (`cpu,cpuacct`), or under `cpuacct` alone.
+    for (const dir of [cpuacct.controllers, 'cpuacct']) {
+      const file = `/sys/fs/cgroup/${dir}${cpuacct.cgroupPath}/cpuacct.usage`;
       if (await readFile(file, 'utf8').then(() => true, () => false)) {
-        return { cpu: { file, unit: 'ns' }, peak: memory === undefined ? undefined : `/sys/fs/cgroup/memory${memory}/memory.max_usage_in_bytes` };
+        return { cpu: { file, unit: 'ns' }, peak: memory === undefined ? undefined : `/sys/fs/cgroup/memory${memory.cgroupPath}/memory.max_usage_in_bytes` };
       }
     }
     return undefined;
   }
-  const unified = lines.find((line) => line.startsWith('0::'))?.slice(3);
-  if (unified === undefined) return undefined;
-  return { cpu: { file: `/sys/fs/cgroup${unified}/cpu.stat`, unit: 'cpu.stat' }, peak: undefined };
+  const unified = groups.find((group) => group.controllers === '')?.cgroupPath;
+  return unified === undefined ? undefined : { cpu: { file: `/sys/fs/cgroup${unified}/cpu.stat`, unit: 'cpu.stat' }, peak: undefined };
 }
 
 /**
@@ -35,8 +39,6 @@ async function cgroupFiles(pid: number): Promise<CgroupFiles | undefined> {
  * kernel's high-water mark, reset before each job where the driver may (cgroup v1, as root), else unknown.
  */
 export class CgroupUsage {
-  private peakResettable = false;
-
   private constructor(private readonly files: CgroupFiles) {}
 
   /** The counters of the process `pid`'s cgroup, or undefined where this host cannot show them. */
@@ -57,12 +59,12 @@ export class CgroupUsage {
   /** Marks the start of a job: the CPU counter is read and the memory high-water mark reset. */
   async begin(): Promise<{ end(): Promise<ResourceUsage | undefined> }> {
     const { peak } = this.files;
-    this.peakResettable = peak !== undefined && (await writeFile(peak, '0').then(() => true, () => false));
+    const isPeakReset = peak !== undefined && (await writeFile(peak, '0').then(() => true, () => false));
     const before = await this.cpuMs();
     return {
       end: async () => {
         const after = await this.cpuMs();
-        const peakBytes = this.peakResettable && peak ? Number((await readFile(peak, 'utf8').catch(() => '')).trim()) || undefined : undefined;
+        const peakBytes = isPeakReset && peak ? Number((await readFile(peak, 'utf8').catch(() => '')).trim()) || undefined : undefined;
         const usage: ResourceUsage = {
           ...(before === undefined || after === undefined ? {} : { cpuMs: Math.max(0, after - before) }),
           ...(peakBytes === undefined ? {} : { peakMemoryBytes: peakBytes }),

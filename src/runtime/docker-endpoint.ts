@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+/** The parts of docker-modem this package reads: where the engine is, and a raw request for streamed answers. */
+export interface ModemLike {
+  socketPath?: string | (() => unknown) | undefined;
+  host?: string | undefined;
+  port?: string | number | undefined;
+  protocol?: string | undefined;
+  dial(options: Record<string, unknown>, callback: (error: unknown, result: unknown) => void): void;
+}
+
+/** docker-modem's default socket, which it resolves lazily: the user's Docker Desktop socket, else the system one. */
+export function defaultSocket(): string {
+  const userSocket = path.join(os.homedir(), '.docker', 'run', 'docker.sock');
+  return existsSync(userSocket) ? userSocket : '/var/run/docker.sock';
+}
+
+/** Where the engine is, for messages, and whether it runs on this host (so host folders can be bind-mounted). */
+export function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolean } {
+  if (modem.socketPath) {
+    const socket = typeof modem.socketPath === 'function' ? defaultSocket() : String(modem.socketPath);
+    return { endpoint: socket.startsWith('//./pipe') ? `npipe://${socket}` : `unix://${socket}`, isLocal: true };
+  }
+  const protocol = modem.protocol ?? 'http';
+  const port = modem.port === undefined ? '' : `:${modem.port}`;
+  return { endpoint: `${protocol}://${modem.host ?? 'localhost'}${port}`, isLocal: false };
+}
+
+/** `label` filters for the engine's list endpoints: `key` (any value) or `key=value`. */
+export function labelFilters(labels: Record<string, string | undefined>): { label: string[] } {
+  return { label: Object.entries(labels).map(([k, v]) => (v === undefined ? k : `${k}=${v}`)) };
+}
