@@ -1,9 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defineConfig } from 'tsup';
 
-// p-limit (and its yocto-queue) are ESM-only: the ESM build imports them, the CJS build bundles them, so
-// `require('docker-sim-manager')` works on every Node >= 20 without require(esm).
-const esmOnly = ['p-limit', 'yocto-queue'];
 const entry = { index: 'src/index.ts', testing: 'src/testing.ts' };
 
 // No source maps: they would point stack traces at src/ files the package does not ship.
@@ -16,5 +13,5 @@ export default defineConfig([
     target: 'node20',
     define: { __DSIM_VERSION__: JSON.stringify((JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version) },
   },
-  { entry, format: ['cjs'], dts: true, target: 'node20', splitting: true, noExternal: esmOnly },
+  { entry, format: ['cjs'], dts: true, target: 'node20', splitting: true},
 ]);

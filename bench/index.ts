@@ -3,14 +3,17 @@
  * A suite is one async function in its own file; a failed check (BenchFailure) exits 1.
  */
 import { ioSuite } from './io-suite.js';
-import { poolSuite, schedulerSuite } from './pool-suite.js';
+import { poolSuite } from './pool-suite.js';
+import { reportSuite } from './report-suite.js';
+import { scaleSuite } from './scale-suite.js';
 import { runSuite } from './run-suite.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
   run: runSuite,
   io: ioSuite,
   pool: poolSuite,
-  scheduler: schedulerSuite,
+  scale: scaleSuite,
+  report: reportSuite,
 };
 
 const name = process.argv[2] ?? 'run';

@@ -2,22 +2,20 @@
  * `npm run bench -- pool`: 60 short monte-carlo-pi jobs at 4 workers, four ways, alternated in each round on the
  * same engine: the package in executionMode 'pool' (A), the package in 'container' mode (B), a plain
  * `xargs -P 4 docker run --rm` loop (C), and the raw floor (D): `xargs -P 4 docker exec` into 4 containers
- * started before the clock. Round 1 is a warm-up. Then the scheduler's own cost: 100,000 jobs through the
- * in-memory runtime.
+ * started before the clock. Round 1 is a warm-up. (The manager's own cost per job, with no engine, is the
+ * `scale` suite.)
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureExampleImage } from '../examples/images.js';
 import { DockerSimManager, LABELS, type ExecutionMode, type RunSummary } from '../src/index.js';
-import { InMemoryRuntime } from '../src/testing.js';
-import { type RunStats, check, containerIds, formatMiB, formatSeconds, isNoisy, median, observe, printTable, sh, startRssSampler, timed } from './lib.js';
+import { type RunStats, check, containerIds, formatSeconds, isNoisy, median, observe, printTable, sh } from './lib.js';
 
 const JOBS = 60;
 const WORKERS = 4;
 const ITERATIONS = 1000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SCHEDULER_JOBS = Number(process.env.BENCH_SCHEDULER_JOBS ?? 100_000);
 const SEEDS = Array.from({ length: JOBS }, (_, index) => index + 1);
 const BENCH_LABEL = 'docker-sim-manager.bench';
 
@@ -71,38 +69,6 @@ async function runExecFloor(image: string, round: number): Promise<Measurement> 
   }
 }
 
-/** 100,000 queued jobs through the in-memory runtime: the manager's own cost per job, with no engine. */
-async function schedulerCost(): Promise<{ jobsPerSecond: number; peakRssBytes: number; wallMs: number }> {
-  const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-bench-scheduler-'));
-  try {
-    const rss = startRssSampler(20);
-    const { value: summary, wallMs } = await timed(async () => {
-      const runtime = new InMemoryRuntime({ images: { 'sim:latest': {} }, keepHistory: false });
-      const manager = new DockerSimManager({ image: 'sim', dataDirectory, maxWorkers: WORKERS, runtime });
-      for (let i = 0; i < SCHEDULER_JOBS; i++) manager.addSimJob({ name: `j${i}`, command: ['-r', String(i)] });
-      return manager.startComputation();
-    });
-    const peakRssBytes = rss.stop();
-    check(summary.succeeded === SCHEDULER_JOBS, `scheduler run: ${summary.succeeded}/${SCHEDULER_JOBS} succeeded`);
-    return { jobsPerSecond: SCHEDULER_JOBS / (wallMs / 1000), peakRssBytes, wallMs };
-  } finally {
-    await rm(dataDirectory, { recursive: true, force: true });
-  }
-}
-
-/** `npm run bench -- scheduler`: only the scheduler's cost, without the engine runs. */
-export async function schedulerSuite(): Promise<void> {
-  console.log(`suite scheduler: ${SCHEDULER_JOBS} jobs through the in-memory runtime, ${WORKERS} workers`);
-  const scheduler = await schedulerCost();
-  printTable(
-    ['figure', 'value', 'target'],
-    [
-      ['jobs per second', `${Math.round(scheduler.jobsPerSecond)} (${formatSeconds(scheduler.wallMs)})`, '> 20000'],
-      ['peak RSS (20 ms samples)', formatMiB(scheduler.peakRssBytes), '< 150 MB'],
-    ],
-  );
-}
-
 export async function poolSuite(): Promise<void> {
   check(Number.isInteger(ROUNDS) && ROUNDS >= 2, `Expected BENCH_ROUNDS to be an integer >= 2, got ${process.env.BENCH_ROUNDS}`);
   const engine = (await sh("docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})'")).trim();
@@ -126,8 +92,6 @@ export async function poolSuite(): Promise<void> {
   const wall = (kind: Kind): number => median(measurements.filter((m) => m.round > 1 && m.kind === kind).map((m) => m.wallMs));
   const [pool, container, loop, floor] = (['pool', 'container', 'run loop', 'exec floor'] as const).map(wall) as [number, number, number, number];
 
-  console.log(`\nscheduler: ${SCHEDULER_JOBS} jobs through the in-memory runtime...`);
-  const scheduler = await schedulerCost();
   console.log(`\nmedians over rounds 2..${ROUNDS}:`);
   printTable(
     ['figure', 'value', 'target'],
@@ -139,8 +103,6 @@ export async function poolSuite(): Promise<void> {
       ['pool / exec floor', `${(pool / floor).toFixed(2)}x`, '<= 1.2x'],
       ['run loop / pool (speed-up)', `${(loop / pool).toFixed(2)}x`, '>= 3.5x'],
       ['container / pool (speed-up)', `${(container / pool).toFixed(2)}x`, ''],
-      [`scheduler, ${SCHEDULER_JOBS} in-memory jobs`, `${Math.round(scheduler.jobsPerSecond)} jobs/s (${formatSeconds(scheduler.wallMs)})`, '> 20000 jobs/s'],
-      ['scheduler peak RSS', formatMiB(scheduler.peakRssBytes), '< 150 MB'],
     ],
   );
   const noisy = measurements.filter((m) => m.round > 1 && isNoisy(m));

@@ -3,11 +3,11 @@ export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, Exe
 export { LABELS } from './runtime/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
 export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure, AttemptInfo, PerAttempt } from './job/job-settings.js';
-export { readManifest, latestRecords, manifestPath, type ManifestRecord } from './manifest/run-manifest.js';
+export { readManifest, manifestRecords, readRunResults, latestRecords, manifestPath, type ManifestRecord } from './manifest/run-manifest.js';
 export type { ReapResult } from './backends/reap-orphans.js';
 export type { SkippedEntry } from './archive/extract-output.js';
 export type { JobStatus } from './job/job-status.js';
-export type { JobResult, RunSummary, RunStopReason, AttemptLimitsRecord } from './job/job-result.js';
+export type { JobResult, RunSummary, RunStopReason, RunUsage, AttemptLimitsRecord } from './job/job-result.js';
 export type { DockerSimManagerEvents, DockerSimManagerEventName } from './events/docker-sim-manager-events.js';
 export { DockerSimError, isDockerSimError, type DockerSimErrorCode } from './errors/docker-sim-error.js';
 export { ValidationError } from './errors/validation-error.js';
@@ -26,6 +26,7 @@ export { saveImage, loadImage, type SaveImageOptions, type SaveImageResult, type
 export { IntegrityError } from './errors/integrity-error.js';
 export { RegistryAuthError } from './errors/registry-auth-error.js';
 export { ImagePullError } from './errors/image-pull-error.js';
+export { JobSourceError } from './errors/job-source-error.js';
 export type { RegistryAuthenticator } from './auth/registry-authenticator.js';
 export { registryOf, normalizeRegistry, DOCKER_HUB_REGISTRY, DOCKER_HUB_SERVER_ADDRESS } from './auth/registry-of.js';
 export { selectCredentials } from './auth/select-credentials.js';

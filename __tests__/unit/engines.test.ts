@@ -78,20 +78,20 @@ describe("backend 'swarm' (validation)", () => {
 describe('EngineScheduler', () => {
   test('hands out the emptiest engine first, respects capacities, and reports when no engine is left', async () => {
     const scheduler = new EngineScheduler([1, 2]);
-    const first = await scheduler.acquire(() => true);
+    const first = await scheduler.acquire([0, 1]);
     expect(first).toEqual({ engine: 1, slot: 0 });
-    const second = await scheduler.acquire(() => true);
-    const third = await scheduler.acquire(() => true);
+    const second = await scheduler.acquire([0, 1]);
+    const third = await scheduler.acquire([0, 1]);
     expect([second?.engine, third?.engine].sort()).toEqual([0, 1]);
     let fourth: unknown = 'pending';
-    void scheduler.acquire(() => true).then((slot) => (fourth = slot));
+    void scheduler.acquire([0, 1]).then((slot) => (fourth = slot));
     await Promise.resolve();
     expect(fourth).toBe('pending');
     scheduler.release(first ?? { engine: 1, slot: 0 });
     await Promise.resolve();
     expect(fourth).toEqual({ engine: 1, slot: 0 });
     // Only engine 0 can run this one; once it is down, the waiter hears there is none.
-    const onlyZero = scheduler.acquire((engine) => engine === 0);
+    const onlyZero = scheduler.acquire([0]);
     scheduler.markDown(0);
     await expect(onlyZero).resolves.toBeUndefined();
   });

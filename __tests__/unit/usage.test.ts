@@ -53,8 +53,8 @@ test('usage flows from the engine to the result, the events, the manifest, trace
   expect(html).toContain('300.0 MiB / 512.0 MiB');
   expect(html).toMatch(/<rect class="use" data-job="big"/);
 
-  expect(usageLine(summary.results)).toBe('usage: 3.0 s CPU in all; peak memory 300.0 MiB at most (job big), 100.0 MiB median');
-  expect(usageLine(summary.results.filter((r) => r.name === 'short'))).toBeUndefined();
+  expect(usageLine(summary.usage)).toBe('usage: 3.0 s CPU in all; peak memory 300.0 MiB at most (job big), 100.0 MiB median');
+  expect(usageLine({ cpuMs: null, maxPeakMemory: null, medianPeakMemoryBytes: null })).toBeUndefined();
   expect(await readFile(path.join(dir, 'job_big', 'log.txt'), 'utf8')).toBe('');
 });
 

@@ -19,7 +19,7 @@ type Payload<E extends keyof DockerSimManagerEvents> = Parameters<DockerSimManag
 
 /** The plain fields of each event: names of jobs instead of objects, errors as { code, message }. */
 const FIELDS: { [E in keyof DockerSimManagerEvents]: (payload: Payload<E>) => Record<string, unknown> } = {
-  'run:started': (p) => ({ runId: p.runId, jobs: p.jobs.length }),
+  'run:started': (p) => ({ runId: p.runId, jobs: p.total }),
   'image:pull-progress': (p) => ({ image: p.image, status: p.status, layer: p.layer, current: p.current, total: p.total }),
   'image:ready': (p) => ({ image: p.image, id: p.id, digest: p.digest, wasPulled: p.wasPulled }),
   'job:queued': (p) => ({ job: p.job.name }),

@@ -19,12 +19,21 @@ interface Counts {
 function track(manager: DockerSimManager, onChange: (counts: Counts) => void): Counts {
   const counts: Counts = { total: 0, done: 0, failed: 0, cancelled: 0, skipped: 0, running: 0 };
   const running = new Set<string>();
+  // A lazy source may not say how many jobs it holds: the total then grows with the jobs read.
+  let known: number | null = null;
+  let read = 0;
   const changed = (): void => {
     counts.running = running.size;
+    counts.total = known ?? read;
     onChange(counts);
   };
-  manager.on('run:started', ({ jobs }) => {
-    counts.total = jobs.length;
+  manager.on('run:started', ({ total }) => {
+    known = total;
+    read = 0;
+    changed();
+  });
+  manager.on('job:queued', () => {
+    read += 1;
     changed();
   });
   manager.on('job:started', ({ job }) => {
@@ -37,6 +46,7 @@ function track(manager: DockerSimManager, onChange: (counts: Counts) => void): C
   });
   manager.on('job:skipped', () => {
     counts.skipped += 1;
+    read += 1;
     changed();
   });
   const ended = (key: 'done' | 'failed' | 'cancelled', name: string): void => {
@@ -140,18 +150,18 @@ export function lineDisplay(manager: DockerSimManager, stream: NodeJS.WritableSt
   const print = (text: string): void => {
     stream.write(`${new Date().toISOString().slice(11, 19)} ${text}\n`);
   };
-  let total = 0;
+  let total: number | null = 0;
   let finished = 0;
-  manager.on('run:started', ({ runId, jobs }) => {
-    total = jobs.length;
-    print(`run ${runId}: ${total} jobs`);
+  manager.on('run:started', ({ runId, total: jobs }) => {
+    total = jobs;
+    print(`run ${runId}: ${jobs ?? 'a stream of'} jobs`);
   });
   manager.on('image:ready', ({ image, id, wasPulled }) => print(`image ${image} = ${id.slice(0, 19)}${wasPulled ? ' (pulled)' : ''}`));
   manager.on('job:started', ({ job, attempt }) => print(`started   ${job.name}${attempt > 1 ? ` (attempt ${attempt})` : ''}`));
   manager.on('job:skipped', ({ job }) => print(`skipped   ${job.name} (succeeded earlier with the same spec)`));
-  manager.on('job:succeeded', ({ job, result }) => print(`succeeded ${job.name} in ${(result.durationMs / 1000).toFixed(1)} s [${++finished}/${total}]`));
-  manager.on('job:failed', ({ job, error }) => print(`failed    ${job.name}: ${describeFailure(error)} [${++finished}/${total}]`));
-  manager.on('job:cancelled', ({ job }) => print(`cancelled ${job.name} [${++finished}/${total}]`));
+  manager.on('job:succeeded', ({ job, result }) => print(`succeeded ${job.name} in ${(result.durationMs / 1000).toFixed(1)} s [${++finished}/${total ?? '?'}]`));
+  manager.on('job:failed', ({ job, error }) => print(`failed    ${job.name}: ${describeFailure(error)} [${++finished}/${total ?? '?'}]`));
+  manager.on('job:cancelled', ({ job }) => print(`cancelled ${job.name} [${++finished}/${total ?? '?'}]`));
   manager.on('job:stalled', ({ job, silentMs }) => print(`stalled   ${job.name}: no output for ${(silentMs / 1000).toFixed(0)} s`));
   manager.on('job:retrying', ({ job, attempt, delayMs, error }) => print(`retrying  ${job.name}: attempt ${attempt} in ${(delayMs / 1000).toFixed(1)} s (${error.code})`));
   manager.on('run:cancelling', ({ reason }) => print(`stopping the run (${reason})`));

@@ -4,10 +4,11 @@ import { DockerSimManager } from '../manager/docker-sim-manager.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from '../runtime/labels.js';
 import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
+import { JobSourceError } from '../errors/job-source-error.js';
 import { loadSweepFile } from '../sweep/expand-sweep.js';
 import { writeReport } from '../report/write-report.js';
 import { formatBytes } from '../report/render-usage.js';
-import type { JobResult } from '../job/job-result.js';
+import type { RunUsage } from '../job/job-result.js';
 import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
 import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
 import { EXAMPLE_IMAGE, buildExampleImage, writeExampleFiles } from './example-image.js';
@@ -41,7 +42,8 @@ The engine is DOCKER_HOST, else the local socket. Ctrl-C stops the run cleanly (
 Exit codes:
   0    every job succeeded or was skipped
   1    some jobs failed
-  2    bad input: the sweep file, an option, a template, a non-empty job folder without --resume
+  2    bad input: the sweep file, an option, a template, a non-empty job folder without --resume, a bad
+       row met while the sweep was read (the jobs before it ran; --resume continues)
   3    engine or registry problem: no engine, image missing or not pullable, credentials refused
   130  the run was cancelled (Ctrl-C, SIGTERM)
 `;
@@ -50,7 +52,7 @@ type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { is
 
 function exitCodeOf(error: unknown): number {
   if (!isDockerSimError(error)) return EXIT.engine;
-  return error.code === 'E_VALIDATION' || error.code === 'E_TEMPLATE' ? EXIT.badInput : EXIT.engine;
+  return error.code === 'E_VALIDATION' || error.code === 'E_TEMPLATE' || error.code === 'E_JOB_SOURCE' ? EXIT.badInput : EXIT.engine;
 }
 
 function reportError(error: unknown, json: boolean, out: Out): number {
@@ -91,16 +93,28 @@ async function runCommand(args: string[], out: Out): Promise<number> {
       options.maxWorkers = workers;
     }
     if (values['dry-run']) {
+      // One line per job as it is made, never the whole list: a sweep may have millions of jobs. A repeated
+      // name or an invalid job is thrown here, after the lines before it, and reported as any error.
+      const drained = (): Promise<void> =>
+        new Promise((resolve, reject) => {
+          const settle = (error?: Error): void => {
+            out.stdout.off('drain', settle).off('error', settle);
+            if (error) reject(error);
+            else resolve();
+          };
+          out.stdout.once('drain', settle).once('error', settle);
+        });
       for (const job of sweep.jobs) {
-        const command = quote([...(job.settings.entrypoint ?? []), ...(job.settings.argv ?? [])]);
-        if (json) out.stdout.write(`${JSON.stringify({ event: 'job:planned', time: new Date().toISOString(), job: job.name, command: job.settings.argv ?? null, parameters: job.parameters })}\n`);
-        else out.stdout.write(`${job.name}\t${command}\n`);
+        const line = json
+          ? `${JSON.stringify({ event: 'job:planned', time: new Date().toISOString(), job: job.name, command: job.settings.argv ?? null, parameters: job.parameters })}\n`
+          : `${job.name}\t${quote([...(job.settings.entrypoint ?? []), ...(job.settings.argv ?? [])])}\n`;
+        if (!out.stdout.write(line)) await drained();
       }
-      if (!json) out.stderr.write(`${sweep.jobs.length} jobs; image ${sweep.options.image}; outputs in ${sweep.options.dataDirectory} (dry run: nothing ran)\n`);
+      if (!json) out.stderr.write(`${sweep.jobs.count} jobs; image ${sweep.options.image}; outputs in ${sweep.options.dataDirectory} (dry run: nothing ran)\n`);
       return EXIT.ok;
     }
     const manager = new DockerSimManager({ ...options, resume: values.resume ?? false, handleSignals: true });
-    manager.addSimJobs(sweep.jobs);
+    manager.addSimJobs(sweep.jobs, { total: sweep.jobs.count });
     if (values.monitor !== undefined) {
       const where = /^(?:(.+):)?(\d+)$/.exec(values.monitor);
       if (!where) {
@@ -124,8 +138,14 @@ async function runCommand(args: string[], out: Out): Promise<number> {
       display = out.stderr.isTTY ? terminalDisplay(manager, out.stderr as NodeJS.WriteStream) : lineDisplay(manager, out.stderr);
     }
     let summary;
+    // A row found bad while the sweep was read: what ran is recorded and reported, then the error.
+    let sourceError: JobSourceError | undefined;
     try {
       summary = await manager.startComputation();
+    } catch (error) {
+      if (!(error instanceof JobSourceError)) throw error;
+      sourceError = error;
+      summary = error.summary;
     } finally {
       display.stop();
     }
@@ -134,15 +154,16 @@ async function runCommand(args: string[], out: Out): Promise<number> {
       if (report && json) out.stdout.write(`${JSON.stringify({ event: 'report', time: new Date().toISOString(), html: report.html, csv: report.csv })}\n`);
       if (report && !json) out.stderr.write(`report: ${report.html}\n`);
     }
+    if (sourceError) return reportError(sourceError, json, out);
     if (!json) {
       out.stderr.write(
         `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped of ${summary.total} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}${
-          summary.withoutOutput.length > 0 ? `; ${summary.withoutOutput.length} left nothing in their output folder (${summary.withoutOutput.slice(0, 5).join(', ')}${summary.withoutOutput.length > 5 ? ', ...' : ''})` : ''
+          summary.withoutOutputCount > 0 ? `; ${summary.withoutOutputCount} left nothing in their output folder (${summary.withoutOutput.slice(0, 5).join(', ')}${summary.withoutOutputCount > 5 ? ', ...' : ''})` : ''
         }\n`,
       );
     }
     if (!json) {
-      const usage = usageLine(summary.results);
+      const usage = usageLine(summary.usage);
       if (usage) out.stderr.write(`${usage}\n`);
     }
     if (summary.stopReason === 'signal' || summary.stopReason === 'cancelled') return EXIT.cancelled;
@@ -153,15 +174,12 @@ async function runCommand(args: string[], out: Out): Promise<number> {
 }
 
 /** `usage: 12.3 s CPU in all; peak memory 210.0 MiB at most (job c07), 95.2 MiB median`, when the engine told. */
-export function usageLine(results: readonly JobResult[]): string | undefined {
-  const cpu = results.map((r) => r.usage.cpuMs).filter((ms): ms is number => ms !== undefined);
-  const peaks = results.filter((r) => r.usage.peakMemoryBytes !== undefined).sort((a, b) => (b.usage.peakMemoryBytes ?? 0) - (a.usage.peakMemoryBytes ?? 0));
-  if (cpu.length === 0 && peaks.length === 0) return undefined;
+export function usageLine(usage: RunUsage): string | undefined {
+  const { cpuMs, maxPeakMemory, medianPeakMemoryBytes } = usage;
   const parts: string[] = [];
-  if (cpu.length > 0) parts.push(`${(cpu.reduce((sum, ms) => sum + ms, 0) / 1000).toFixed(1)} s CPU in all`);
-  const top = peaks[0];
-  if (top) parts.push(`peak memory ${formatBytes(top.usage.peakMemoryBytes ?? 0)} at most (job ${top.name}), ${formatBytes(peaks[Math.floor(peaks.length / 2)]?.usage.peakMemoryBytes ?? 0)} median`);
-  return `usage: ${parts.join('; ')}`;
+  if (cpuMs !== null) parts.push(`${(cpuMs / 1000).toFixed(1)} s CPU in all`);
+  if (maxPeakMemory !== null) parts.push(`peak memory ${formatBytes(maxPeakMemory.bytes)} at most (job ${maxPeakMemory.job}), ${formatBytes(medianPeakMemoryBytes ?? 0)} median`);
+  return parts.length === 0 ? undefined : `usage: ${parts.join('; ')}`;
 }
 
 function uptime(ms: number): string {

@@ -13,7 +13,8 @@ export type DockerSimErrorCode =
   | 'E_TEMPLATE'
   | 'E_INTEGRITY'
   | 'E_REGISTRY_AUTH'
-  | 'E_IMAGE_PULL';
+  | 'E_IMAGE_PULL'
+  | 'E_JOB_SOURCE';
 
 const BRAND = Symbol.for('docker-sim-manager.error');
 

@@ -14,7 +14,11 @@ import type { ContainerSummary } from '../runtime/container-runtime.js';
  * ```
  */
 export interface DockerSimManagerEvents {
-  'run:started': (payload: { runId: string; jobs: readonly SimJob[] }) => void;
+  /**
+   * `total`: how many jobs the run has, skipped ones included; null when a lazy source did not say (see
+   * `addSimJobs(source, { total })`).
+   */
+  'run:started': (payload: { runId: string; total: number | null }) => void;
   /** Pull progress per layer, throttled. */
   'image:pull-progress': (payload: { image: string; status: string; layer?: string; current?: number; total?: number }) => void;
   'image:ready': (payload: { image: string; id: string; digest: string | null; digests: readonly string[]; wasPulled: boolean }) => void;

@@ -65,9 +65,24 @@ export interface JobResult {
  */
 export type RunStopReason = 'cancelled' | 'signal' | 'fail-fast' | 'max-failures';
 
-/** What `startComputation()` resolves with. */
+/** What the jobs of a run used, in all, from the engine's accounting (null where no job reported it). */
+export interface RunUsage {
+  /** CPU time of every job's last attempt, summed. */
+  cpuMs: number | null;
+  /** The highest peak memory of a job, and which job. */
+  maxPeakMemory: { bytes: number; job: string } | null;
+  /** The median of the jobs' peak memory (within about 1%: it is kept as a histogram, not a list). */
+  medianPeakMemoryBytes: number | null;
+}
+
+/**
+ * What `startComputation()` resolves with. Its size does not grow with the sweep: counts are exact, lists are
+ * bounded, and every job's outcome is in the run manifest (`manifestFile`; iterate it with
+ * `readRunResults(summary)`).
+ */
 export interface RunSummary {
   runId: string;
+  /** Jobs of this run: every job read from the manager's jobs and sources, skipped ones included. */
   total: number;
   succeeded: number;
   failed: number;
@@ -77,11 +92,24 @@ export interface RunSummary {
   /** Why the run ended early (its remaining jobs were cancelled), or null when every job got to run. */
   stopReason: RunStopReason | null;
   durationMs: number;
+  /**
+   * The results of the jobs the manager holds (added with `addSimJob`, or `addSimJobs` with an array), in the
+   * order they were added. Jobs read from an iterable or async iterable source are not kept: their results
+   * come as events and are in the manifest.
+   */
   results: JobResult[];
+  /** Failed jobs, in the order they ended: the first 1,000 (`failed` is the exact count). */
+  failures: JobResult[];
   /**
    * Jobs that succeeded but left nothing in their output folder besides their logs (and their own templates):
-   * most likely they wrote their results elsewhere in the container, where they were lost. The first one is
-   * also reported as a `run:warning`.
+   * most likely they wrote their results elsewhere in the container, where they were lost. The first 1,000
+   * names; the first one is also reported as a `run:warning`.
    */
   withoutOutput: string[];
+  /** How many jobs succeeded without output (withoutOutput lists at most 1,000). */
+  withoutOutputCount: number;
+  /** What the run's jobs used, where the engine could tell. */
+  usage: RunUsage;
+  /** The run manifest: one JSON line per job outcome, every run of the data directory. */
+  manifestFile: string;
 }

@@ -1,27 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
-import pLimit from 'p-limit';
-import { EngineError } from '../errors/engine-error.js';
-import { JobCancelledError } from '../errors/job-cancelled-error.js';
+import { JobSourceError } from '../errors/job-source-error.js';
 import { RunInProgressError } from '../errors/run-in-progress-error.js';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import type { DockerSimManagerEvents } from '../events/docker-sim-manager-events.js';
-import { limitsForAttempt, type AttemptFailure } from '../job/job-settings.js';
-import type { AttemptLimitsRecord, JobResult, RunStopReason, RunSummary } from '../job/job-result.js';
-import { failureReason, retryDelayMs, shouldRetry } from '../job/retry-policy.js';
-import { holdsOutputs, setAsideAttempt } from '../job/attempt-folders.js';
-import { limitsRecord, withLimits } from '../job/attempt-limits.js';
-import { ownFiles, prepareJob, type PreparedJob } from '../job/prepared-job.js';
-import { ManifestWriter, latestRecords, manifestPath, readManifest, toRecord, type ManifestRecord } from '../manifest/run-manifest.js';
+import { applySecurityPreset, mergeSettings } from '../job/job-settings.js';
+import type { RunStopReason, RunSummary } from '../job/job-result.js';
+import { prepareJob, type PreparedJob } from '../job/prepared-job.js';
+import { ManifestWriter, manifestPath } from '../manifest/run-manifest.js';
+import { ResumeIndex } from '../manifest/resume-index.js';
 import { specHash } from '../manifest/spec-hash.js';
-import { setLongTimeout } from '../util/long-timeout.js';
-import { EngineScheduler, type EngineSlot } from './engine-scheduler.js';
+import { EngineScheduler } from './engine-scheduler.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
 import type { ContainerRuntime, ImageInfo } from '../runtime/container-runtime.js';
 import { DockerodeRuntime, type DockerConnection } from '../runtime/dockerode-runtime.js';
-import type { AttemptOutcome, Backend, BackendRun, RunEngine } from '../backends/backend.js';
+import type { Backend, RunEngine } from '../backends/backend.js';
 import { createBackend } from '../backends/create-backend.js';
 import { reapOrphanContainers, type ReapResult } from '../backends/reap-orphans.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
@@ -30,6 +26,10 @@ import { selectCredentials } from '../auth/select-credentials.js';
 import { DockerConfigAuthenticator } from '../auth/docker-config-authenticator.js';
 import { checkCredentials, digestOf, resolveImageEverywhere } from '../image/resolve-image.js';
 import { checkDataDirectory } from './check-run-inputs.js';
+import { JobFeed, type JobSource } from './job-feed.js';
+import { pumpJobs } from './pump-jobs.js';
+import { JobRunner, type JobPlan, type RunContext } from './job-runner.js';
+import { RunTally } from './run-tally.js';
 import { normalizeManagerOptions, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
 
 /** Options of one run. */
@@ -49,62 +49,18 @@ interface ActiveRun {
   exiting: Promise<never> | undefined;
 }
 
-/** A job prepared for each kind of engine it may meet: local (bind mounts) and remote (copy mode). */
-interface JobPlan {
-  job: SimJob;
-  /** By `runtime.isLocal`; a job that cannot run on one kind has no entry for it. */
-  variants: Map<boolean, PreparedJob>;
-  /** Any variant, for what they share (settings, spec hash inputs, folders). */
-  first: PreparedJob;
-}
-
-/** What every job of a run shares. */
-interface RunContext {
-  runId: string;
-  imageId: string;
-  imageDigest: string | null;
-  signal: AbortSignal;
-  manifest: ManifestWriter;
-  /** The run as the backend opened it: attempts go through it. */
-  backend: BackendRun;
-  scheduler: EngineScheduler;
-  /** Per engine index, the global number of its slot 0 (for the manifest and the report's lanes). */
-  slotOffsets: number[];
-  capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>;
-  /** A job failed for good (after its retries). */
-  onFailed(): void;
-  /** Jobs that succeeded but left nothing in their output folder. */
-  withoutOutput: string[];
-}
-
-const DEFAULT_BACKOFF = { initialDelayMs: 1000, factor: 2, maxDelayMs: 60_000, jitter: 0.2 };
-/** How long retries after an engine error wait for the engine to answer again, and how often they ask. */
-const ENGINE_RECOVERY_MS = 5 * 60_000;
-const ENGINE_PING_INTERVAL_MS = 1000;
 /** How long a second signal waits for the run's containers to be removed before the process exits. */
 const FORCE_EXIT_REMOVAL_MS = 5_000;
-/** Jobs whose inputs are checked (and spec hashed) at once before a run. */
-const PREPARE_CONCURRENCY = 32;
+/** How many jobs a run reads ahead of its worker slots, per slot: bounded, so memory follows the concurrency. */
+const READ_AHEAD_PER_SLOT = 2;
+
+type Capacity = { cpus: number; memoryBytes: number } | undefined;
 
 /** Whether a job's `cpus` and `memory` fit an engine's capacity (an unknown capacity fits anything). */
 function fitsCapacity(settings: { nanoCpus?: number | undefined; memoryBytes?: number | undefined }, capacity: { cpus: number; memoryBytes: number } | undefined): boolean {
   if (!capacity) return true;
   const { nanoCpus, memoryBytes } = settings;
   return (nanoCpus === undefined || nanoCpus / 1e9 <= capacity.cpus) && (memoryBytes === undefined || memoryBytes <= capacity.memoryBytes);
-}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      timer.clear();
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setLongTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
@@ -130,8 +86,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private readonly backend: Backend;
   private readonly authenticators: readonly RegistryAuthenticator[];
   private readonly jobs = new Map<string, SimJob>();
+  /** Iterables and async iterables added with addSimJobs, read lazily by the next run. */
+  private readonly sources: Array<{ source: JobSource; total: number | undefined }> = [];
   private activeRun: ActiveRun | undefined;
   private readonly engineRecovery = new Map<ContainerRuntime, Promise<boolean>>();
+  /** Who runs the driver: containers on a local engine run as this uid:gid unless the job names a user. */
+  private readonly caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
   constructor(options: DockerSimManagerOptions) {
     super();
@@ -161,16 +121,17 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     return this.runtime.endpoint;
   }
 
-  /** Every job added, in the order they were added. */
+  /**
+   * The jobs the manager holds (added with `addSimJob`, or `addSimJobs` with an array), in the order they were
+   * added. Jobs of iterable sources are not held: they exist only while they run.
+   */
   get simJobs(): readonly SimJob[] {
     return [...this.jobs.values()];
   }
 
   /** Adds one job (a `SimJob` or its options). Names must be unique within the manager. */
   addSimJob(job: SimJob | SimJobOptions): SimJob {
-    if (this.activeRun) {
-      throw new ValidationError('job', job instanceof SimJob ? job.name : job?.name, 'Jobs cannot be added while a run is in progress; add them before startComputation() or after it resolved.');
-    }
+    this.refuseDuringRun(job instanceof SimJob ? job.name : job?.name);
     const simJob = job instanceof SimJob ? job : new SimJob(job);
     if (this.jobs.has(simJob.name)) {
       throw new ValidationError('name', simJob.name, `A job named '${simJob.name}' was already added to this manager. Job names must be unique: they name the output folders.`);
@@ -179,17 +140,55 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     return simJob;
   }
 
-  /** Adds many jobs; nothing is added when one of them is invalid. */
-  addSimJobs(jobs: Iterable<SimJob | SimJobOptions>): SimJob[] {
-    const list = [...jobs].map((job) => (job instanceof SimJob ? job : new SimJob(job)));
-    const seen = new Set<string>();
-    for (const job of list) {
-      if (this.jobs.has(job.name) || seen.has(job.name)) {
-        throw new ValidationError('name', job.name, `A job named '${job.name}' appears twice. Job names must be unique: they name the output folders.`);
+  /**
+   * Adds many jobs. An array is taken at once: its jobs are checked now (nothing is added when one is invalid),
+   * held by the manager, and listed in `simJobs` and `summary.results`. Any other iterable, or an async
+   * iterable (a generator, rows read from a file...), is a lazy source: the next run reads it one job at a time
+   * as worker slots free up, never all at once, and keeps no job once it ended, so a sweep of millions of jobs
+   * runs in memory bounded by the concurrency. Its jobs are checked as they are read (names must be unique
+   * across the run); a source is read by one run. `total`, when known, is reported in `run:started` for
+   * progress displays.
+   *
+   * @example
+   * ```ts
+   * function* sweep() {
+   *   for (let seed = 1; seed <= 1_000_000; seed++) yield { name: `s${seed}`, command: ['-r', String(seed)] };
+   * }
+   * manager.addSimJobs(sweep(), { total: 1_000_000 });
+   * const summary = await manager.startComputation();
+   * console.log(`${summary.succeeded} of ${summary.total} succeeded`);
+   * ```
+   */
+  addSimJobs(jobs: ReadonlyArray<SimJob | SimJobOptions>): SimJob[];
+  addSimJobs(jobs: Iterable<SimJob | SimJobOptions> | AsyncIterable<SimJob | SimJobOptions>, options?: { total?: number }): void;
+  addSimJobs(jobs: Iterable<SimJob | SimJobOptions> | AsyncIterable<SimJob | SimJobOptions>, options: { total?: number } = {}): SimJob[] | void {
+    this.refuseDuringRun(undefined);
+    if (Array.isArray(jobs)) {
+      const list = (jobs as ReadonlyArray<SimJob | SimJobOptions>).map((job) => (job instanceof SimJob ? job : new SimJob(job)));
+      const seen = new Set<string>();
+      for (const job of list) {
+        if (this.jobs.has(job.name) || seen.has(job.name)) {
+          throw new ValidationError('name', job.name, `A job named '${job.name}' appears twice. Job names must be unique: they name the output folders.`);
+        }
+        seen.add(job.name);
       }
-      seen.add(job.name);
+      return list.map((job) => this.addSimJob(job));
     }
-    return list.map((job) => this.addSimJob(job));
+    const isSource = jobs !== null && typeof jobs === 'object' && (Symbol.iterator in jobs || Symbol.asyncIterator in jobs);
+    if (!isSource) {
+      throw new ValidationError('jobs', jobs, `Expected addSimJobs() to get an array, an iterable or an async iterable of jobs (SimJob or its options), got ${describeValue(jobs)}.`);
+    }
+    const { total } = options;
+    if (total !== undefined && !(Number.isInteger(total) && total >= 0)) {
+      throw new ValidationError('total', total, `Expected \`total\` (how many jobs the source holds) to be a whole number >= 0, got ${describeValue(total)}; leave it out when it is not known.`);
+    }
+    this.sources.push({ source: jobs, total });
+  }
+
+  private refuseDuringRun(name: string | undefined): void {
+    if (this.activeRun) {
+      throw new ValidationError('job', name, 'Jobs cannot be added while a run is in progress; add them before startComputation() or after it resolved.');
+    }
   }
 
   /**
@@ -290,34 +289,53 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private async run(active: ActiveRun): Promise<RunSummary> {
     const started = Date.now();
     const { signal } = active.controller;
-    const jobs = this.simJobs.filter((job) => job.status === 'pending');
-    const { config, engines } = this;
+    const held = this.simJobs.filter((job) => job.status === 'pending');
+    const sources = this.sources.splice(0);
+    const total = sources.every((source) => source.total !== undefined) ? held.length + sources.reduce((sum, source) => sum + (source.total ?? 0), 0) : null;
+    const feed = new JobFeed(
+      held,
+      sources.map((source) => source.source),
+      this.jobs.keys(),
+    );
+    try {
+      return await this.runFeed(active, feed, { started, signal, total, held });
+    } finally {
+      await feed.close().catch(() => undefined);
+    }
+  }
 
-    // Everything that can be wrong with the input is found before the engine is touched.
+  private async runFeed(active: ActiveRun, feed: JobFeed, run: { started: number; signal: AbortSignal; total: number | null; held: readonly SimJob[] }): Promise<RunSummary> {
+    const { signal } = run;
+    const { config, engines } = this;
+    // Everything that can be wrong with the input is found before the engine is touched: for the first jobs,
+    // as many as can start at once (so the first job starts within moments whatever the size of the sweep);
+    // later jobs are checked as they are read.
     await checkDataDirectory(config.dataDirectory);
     const localities = [...new Set(engines.map((engine) => engine.runtime.isLocal))];
-    // Bounded: a sweep of 100,000 jobs must not have 100,000 folder checks in flight at once.
-    const checks = pLimit(PREPARE_CONCURRENCY);
-    const plans = await Promise.all(jobs.map((job) => checks(() => this.plan(job, localities))));
+    const slots = engines.reduce((sum, engine) => sum + engine.maxWorkers, 0);
+    const firstPlans: JobPlan[] = [];
+    while (firstPlans.length < slots) {
+      const job = await feed.next();
+      if (job === undefined) break;
+      firstPlans.push(await this.plan(job, localities));
+    }
     await Promise.all(engines.map((engine) => engine.runtime.ping()));
     await this.backend.checkEngines(engines);
     await Promise.all(engines.map((engine) => this.removeOrphans(engine)));
     const images = await this.resolveImages();
     const image = images[0] as { info: ImageInfo; wasPulled: boolean };
     const capacities = await Promise.all(engines.map((engine) => engine.runtime.capacity?.().catch(() => undefined)));
-    for (const plan of plans) this.checkFits(plan, capacities);
-    const hashes = await Promise.all(
-      plans.map(({ first: item }) =>
-        checks(() => specHash({ imageId: image.info.id, entrypoint: item.spec.entrypoint, cmd: item.spec.cmd, env: item.spec.env, workingDir: item.spec.workingDir, templates: item.templates })),
-      ),
-    );
-    const manifestFile = manifestPath(config.dataDirectory);
-    const previous = config.resume ? latestRecords(await readManifest(manifestFile)) : new Map<string, ManifestRecord>();
-    // Resume: a job whose newest record succeeded with the same spec is not run again.
-    const isDone = (plan: JobPlan, index: number): ManifestRecord | undefined => {
-      const last = previous.get(plan.job.name);
-      return last?.status === 'succeeded' && last.specHash === hashes[index] ? last : undefined;
+    for (const plan of firstPlans) plan.engines = this.enginesFor(plan, capacities);
+    const hashOf = (plan: JobPlan): Promise<string> => {
+      const { spec, templates } = plan.first;
+      return specHash({ imageId: image.info.id, entrypoint: spec.entrypoint, cmd: spec.cmd, env: spec.env, workingDir: spec.workingDir, templates });
     };
+    const firstHashes = await Promise.all(firstPlans.map(hashOf));
+    const manifestFile = manifestPath(config.dataDirectory);
+    // Resume: a job whose newest record succeeded with the same spec is not run again.
+    const resume = config.resume ? await ResumeIndex.read(manifestFile) : undefined;
+    const isDone = (plan: JobPlan, hash: string): boolean => resume?.isDone(plan.job.name, hash) ?? false;
+    const firstToRun = firstPlans.filter((plan, i) => !isDone(plan, firstHashes[i] ?? '')).length;
 
     const runId = randomUUID().replace(/-/g, '').slice(0, 12);
     active.runId = runId;
@@ -329,18 +347,20 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
       engines,
       images: images.map((resolved) => resolved.info),
       imageDigest: digest,
-      jobCount: plans.filter((plan, index) => isDone(plan, index) === undefined).length,
+      jobCount: feed.exhausted ? firstToRun : Math.max(firstToRun, 1),
       onWarning: (message, error) => this.safeEmit('run:warning', { message, error }),
     });
-    this.safeEmit('run:started', { runId, jobs });
+    this.safeEmit('run:started', { runId, total: run.total });
     this.safeEmit('image:ready', { image: config.imageReference, id: image.info.id, digest, digests: image.info.repoDigests, wasPulled: images.some((i) => i.wasPulled) });
     const manifest = new ManifestWriter(manifestFile);
-    let failures = 0;
-    const offsets = engines.map((_, i) => engines.slice(0, i).reduce((sum, engine) => sum + engine.maxWorkers, 0));
+    const tally = new RunTally();
     const context: RunContext = {
       runId,
       imageId: image.info.id,
       imageDigest: digest,
+      engines,
+      mountPath: config.mountPath,
+      resume: config.resume,
       signal,
       manifest,
       backend: backendRun,
@@ -348,288 +368,106 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
         engines.map((engine) => engine.maxWorkers),
         signal,
       ),
-      slotOffsets: offsets,
-      capacities,
+      slotOffsets: engines.map((_, i) => engines.slice(0, i).reduce((sum, engine) => sum + engine.maxWorkers, 0)),
+      tally,
+      engineRecovery: this.engineRecovery,
+      emit: (event, payload) => this.safeEmit(event, payload),
+      wantsLines: () => this.listenerCount('job:log') > 0,
       onFailed: () => {
-        failures += 1;
         if (config.failFast) this.stopRun(active, 'fail-fast');
-        else if (config.maxFailures !== undefined && failures >= config.maxFailures) this.stopRun(active, 'max-failures');
+        else if (config.maxFailures !== undefined && tally.counts.failed >= config.maxFailures) this.stopRun(active, 'max-failures');
       },
-      withoutOutput: [],
     };
+    const runner = new JobRunner(context);
 
-    const toRun: Array<{ plan: JobPlan; specHash: string }> = [];
-    const skipped: JobResult[] = [];
-    plans.forEach((plan, index) => {
-      const hash = hashes[index] ?? '';
-      const last = isDone(plan, index);
-      if (last) skipped.push(this.skip(plan.first, hash, last));
-      else toRun.push({ plan, specHash: hash });
+    // Jobs are read as slots free up: at most READ_AHEAD_PER_SLOT per slot are read and not yet ended. They are
+    // checked side by side, but queued (and ask for their first slot) in the order they were read.
+    let turn = Promise.resolve();
+    const sourceError = await pumpJobs<{ plan: JobPlan; hash: string }>({
+      feed,
+      first: firstPlans.map((plan, i) => ({ job: plan.job, planned: { plan, hash: firstHashes[i] ?? '' } })),
+      readAhead: slots * READ_AHEAD_PER_SLOT,
+      signal,
+      runJob: async (job, planned) => {
+        const previous = turn;
+        let myTurnDone = (): void => undefined;
+        turn = new Promise((resolve) => {
+          myTurnDone = resolve;
+        });
+        try {
+          const { plan, hash } = planned ?? (await this.planLater(job, localities, capacities, hashOf));
+          if (isDone(plan, hash)) {
+            await previous;
+            runner.skip(plan.first, hash);
+            return;
+          }
+          await previous;
+          job.transition('queued');
+          this.safeEmit('job:queued', { job });
+          const running = runner.runJob(plan, hash); // asks for its slot before it yields
+          myTurnDone();
+          await running;
+        } finally {
+          myTurnDone();
+        }
+      },
     });
-    for (const { plan } of toRun) {
-      plan.job.transition('queued');
-      this.safeEmit('job:queued', { job: plan.job });
+    // Jobs the manager holds that a stopped run never got to are cancelled (and recorded); unread jobs of
+    // lazy sources are simply not read.
+    for (const job of run.held) {
+      if (job.status === 'pending' && sourceError === undefined) await runner.cancelUnstarted(this.folders(job), '');
     }
-    const ran = await Promise.all(toRun.map(({ plan, specHash: hash }) => this.runJob(plan, hash, context)));
     await manifest.close().catch((error: unknown) => this.safeEmit('run:warning', { message: `The run manifest ${manifestFile} could not be closed: ${(error as Error).message}`, error }));
     await backendRun.close();
 
-    const byName = new Map([...ran, ...skipped].map((result) => [result.name, result]));
-    const results = plans.map((plan) => byName.get(plan.job.name)).filter((result): result is JobResult => result !== undefined);
-    const count = (status: JobResult['status']): number => results.filter((r) => r.status === status).length;
+    const results = run.held.map((job) => job.result).filter((result): result is NonNullable<typeof result> => result !== undefined && result.finishedAt.getTime() >= run.started);
     const summary: RunSummary = {
       runId,
-      total: results.length,
-      succeeded: count('succeeded'),
-      failed: count('failed'),
-      cancelled: count('cancelled'),
-      skipped: count('skipped'),
+      ...tally.counts,
       stopReason: active.stopReason,
-      withoutOutput: context.withoutOutput,
-      durationMs: Date.now() - started,
+      durationMs: Date.now() - run.started,
       results,
+      failures: tally.failures,
+      withoutOutput: tally.withoutOutput,
+      withoutOutputCount: tally.withoutOutputCount,
+      usage: tally.usage,
+      manifestFile,
     };
     // A second signal is removing everything and exiting: the run has no end to report.
     if (active.exiting) await active.exiting;
     this.safeEmit('run:finished', { summary });
+    if (sourceError !== undefined) throw new JobSourceError(summary, sourceError.error);
     return summary;
   }
 
-  /** The result of a job a resumed run does not run again. */
-  private skip(item: PreparedJob, hash: string, last: ManifestRecord): JobResult {
-    const result: JobResult = {
-      ...this.baseResult(item, hash, last.imageId, last.imageDigest),
-      status: 'skipped',
-      exitCode: last.exitCode,
-      attempts: 0,
-      startedAt: null,
-      finishedAt: new Date(),
-      durationMs: 0,
-    };
-    item.job.transition('skipped', result);
-    this.safeEmit('job:skipped', { job: item.job, result });
-    return result;
+  /** A job read after the run began: checked and hashed as the first ones were before it. */
+  private async planLater(job: SimJob, localities: readonly boolean[], capacities: readonly Capacity[], hashOf: (plan: JobPlan) => Promise<string>): Promise<{ plan: JobPlan; hash: string }> {
+    const plan = await this.plan(job, localities);
+    plan.engines = this.enginesFor(plan, capacities);
+    return { plan, hash: await hashOf(plan) };
   }
 
-  private baseResult(item: PreparedJob, hash: string, imageId: string, imageDigest: string | null): Omit<JobResult, 'status' | 'exitCode' | 'attempts' | 'startedAt' | 'finishedAt' | 'durationMs'> {
+  /** Where a job's folder and logs are, for a job that never got prepared. */
+  private folders(job: SimJob): Pick<PreparedJob, 'job' | 'outputDir' | 'logFiles' | 'outputMode'> {
+    const outputDir = path.join(this.config.dataDirectory, `job_${job.name}`);
+    const mode = applySecurityPreset(mergeSettings(this.config.defaults, job.settings)).outputMode ?? 'auto';
     return {
-      name: item.job.name,
-      specHash: hash,
-      containerId: null,
-      outputDir: item.outputDir,
-      logFile: item.logFiles.combined,
-      stdoutFile: item.logFiles.stdout,
-      stderrFile: item.logFiles.stderr,
-      outputMode: item.outputMode,
-      skippedEntries: [],
-      imageId,
-      imageDigest,
-      engine: null,
-      usage: {},
-      attemptLimits: [],
+      job,
+      outputDir,
+      logFiles: { combined: path.join(outputDir, 'log.txt'), stdout: path.join(outputDir, 'stdout.log'), stderr: path.join(outputDir, 'stderr.log') },
+      outputMode: mode === 'auto' ? (this.runtime.isLocal ? 'bind' : 'copy') : mode,
     };
   }
 
-  /** Runs a job's attempts (one, plus retries) and records how it ended in the manifest. Never rejects. */
-  private async runJob(plan: JobPlan, hash: string, run: RunContext): Promise<JobResult> {
-    const { job, first } = plan;
-    const { settings } = first;
-    const times: { firstStartedAt: Date | null } = { firstStartedAt: null };
-    let attempt = 0;
-    let retriesUsed = 0;
-    let outcome: AttemptOutcome | undefined;
-    let item = first;
-    let place: { engine: RunEngine; globalSlot: number } | undefined;
-    // The slot of the last attempt is held until the job's outcome is final (recorded, failFast applied), so a
-    // queued job never starts in the gap; a job about to be retried gives its slot back while it waits.
-    let held: EngineSlot | undefined;
-    // The limits of the next attempt: the job's own for attempt 1, then what its functions give (memory, cpus, timeoutMs).
-    let limits = limitsForAttempt(settings, { attempt: 1, previousError: undefined });
-    const attemptLimits: AttemptLimitsRecord[] = [];
-    for (;;) {
-      if (run.signal.aborted) {
-        // Cancelled while waiting to be retried: it would have run again, so it is cancelled, not failed.
-        if (outcome) outcome = { ...outcome, status: 'cancelled', error: new JobCancelledError(job.name) };
-        break;
-      }
-      const slot = await run.scheduler.acquire((engine) => this.canRunOn(plan, engine, run));
-      if (slot === undefined) {
-        if (run.signal.aborted) continue;
-        const error = new EngineError('find an engine', `No engine is left that can run job ${job.name}: ${this.engines.filter((_, i) => run.scheduler.isDown(i)).map((e) => e.name).join(', ')} stopped answering.`);
-        outcome = { status: 'failed', exitCode: outcome?.exitCode ?? null, containerId: outcome?.containerId ?? null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error };
-        break;
-      }
-      const engine = this.engines[slot.engine] as RunEngine;
-      place = { engine, globalSlot: (run.slotOffsets[slot.engine] ?? 0) + slot.slot };
-      item = plan.variants.get(engine.runtime.isLocal) ?? first;
-      attempt += 1;
-      held = slot;
-      attemptLimits.push(limitsRecord(attempt, limits));
-      outcome = await this.runAttempt(withLimits(item, limits), attempt, slot, run, (startedAt) => {
-        times.firstStartedAt ??= startedAt;
-      });
-      if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
-      const failure: AttemptFailure = { error: outcome.error, reason: failureReason(outcome.error), attempt, exitCode: outcome.exitCode };
-      // An engine that stopped answering takes no more jobs while others can; its jobs go elsewhere.
-      let isElsewhere = false;
-      if (failure.reason === 'engine-error' && this.engines.length > 1 && !(await engine.runtime.acceptsConnections())) {
-        if (!run.scheduler.isDown(slot.engine)) {
-          run.scheduler.markDown(slot.engine);
-          this.safeEmit('run:warning', { message: `Engine ${engine.name} (${engine.runtime.endpoint}) stopped answering: it gets no more jobs in this run; its jobs are retried on the others.` });
-        }
-        isElsewhere = run.scheduler.liveEngines.length > 0;
-      }
-      // An attempt that could not reach the engine at all ran nothing: once an engine answers it is tried again
-      // without spending a retry.
-      const isFree = outcome.containerId === null && outcome.error.code === 'E_DOCKER_UNAVAILABLE' && (isElsewhere || (await this.engineRecovered(engine.runtime, run.signal)));
-      let isRetried: boolean;
-      try {
-        isRetried = isFree || shouldRetry(settings, failure, retriesUsed);
-      } catch (error) {
-        this.safeEmit('run:warning', { message: `The retryOn function of job ${job.name} threw; the job is not retried: ${(error as Error).message}`, error });
-        isRetried = false;
-      }
-      if (!isRetried) break;
-      try {
-        limits = limitsForAttempt(settings, { attempt: attempt + 1, previousError: outcome.error });
-      } catch (error) {
-        this.safeEmit('run:warning', { message: `Job ${job.name} is not retried: ${(error as Error).message}`, error });
-        break;
-      }
-      if (!isFree) retriesUsed += 1;
-      const delayMs = isFree ? 0 : retryDelayMs(settings.backoff ?? DEFAULT_BACKOFF, retriesUsed);
-      let setAsideTo: string | undefined;
-      try {
-        setAsideTo = await setAsideAttempt(item.outputDir);
-      } catch (error) {
-        outcome = { ...outcome, error: new EngineError('set the last attempt aside', `The output of attempt ${attempt} of job ${job.name} could not be moved aside, so the job is not retried: ${(error as Error).message}`, { cause: error }) };
-        break;
-      }
-      job.transition('queued');
-      this.safeEmit('job:retrying', { job, attempt: attempt + 1, error: outcome.error, delayMs, limits: limitsRecord(attempt + 1, limits), ...(setAsideTo === undefined ? {} : { setAsideTo }) });
-      run.scheduler.release(slot);
-      held = undefined;
-      await sleep(delayMs, run.signal);
-      if (failure.reason === 'engine-error' && !isElsewhere) await this.engineRecovered(engine.runtime, run.signal);
-    }
-
-    const finishedAt = outcome?.finishedAt ?? new Date();
-    const status = outcome?.status ?? 'cancelled';
-    const startedAt = times.firstStartedAt;
-    const result: JobResult = {
-      ...this.baseResult(item, hash, run.imageId, run.imageDigest),
-      status,
-      exitCode: outcome?.exitCode ?? null,
-      attempts: attempt,
-      containerId: outcome?.containerId ?? null,
-      skippedEntries: outcome?.skippedEntries ?? [],
-      startedAt,
-      finishedAt,
-      durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
-      engine: attempt === 0 ? null : (place?.engine.name ?? null),
-      usage: outcome?.usage ?? {},
-      attemptLimits,
-      ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
-    };
-    if (result.skippedEntries.length > 0) this.safeEmit('job:output-skipped', { job, entries: result.skippedEntries });
-    job.transition(status, result);
-    await run.manifest
-      .append(toRecord(run.runId, { ...result, status }, hash, attempt === 0 ? null : (place?.globalSlot ?? null), job.parameters))
-      .catch((error: unknown) => this.safeEmit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
-    if (status === 'succeeded' && !(await holdsOutputs(item.outputDir, ownFiles(item, this.config.mountPath)))) this.noteWithoutOutput(item, run);
-    if (status === 'succeeded') this.safeEmit('job:succeeded', { job, result });
-    else if (status === 'cancelled') this.safeEmit('job:cancelled', { job, result });
-    else if (result.error) {
-      this.safeEmit('job:failed', { job, result, error: result.error });
-      run.onFailed();
-    }
-    if (held) run.scheduler.release(held);
-    return result;
-  }
-
-  /**
-   * A job that succeeded with nothing in its folder most likely wrote its results somewhere else in the container,
-   * where they were lost with it. The first one of a run is a warning; all are in the summary.
-   */
-  private noteWithoutOutput(item: PreparedJob, run: RunContext): void {
-    run.withoutOutput.push(item.job.name);
-    if (run.withoutOutput.length > 1) return;
-    this.safeEmit('run:warning', {
-      message: `Job ${item.job.name} succeeded but left nothing in its output folder ${item.outputDir} besides its logs. If it writes results elsewhere in the container, they were lost with it: write them under ${this.config.mountPath} (where the folder is mounted), or list their paths in \`collect\`. Other jobs like it are listed in the run summary (withoutOutput).`,
-    });
-  }
-
-  /** Whether a job can run on an engine: its output mode fits the engine, and its cpus and memory fit, if known. */
-  private canRunOn(plan: JobPlan, engineIndex: number, run: RunContext): boolean {
-    const engine = this.engines[engineIndex];
-    if (!engine || !plan.variants.has(engine.runtime.isLocal)) return false;
-    return fitsCapacity(plan.first.settings, run.capacities[engineIndex]);
-  }
-
-  /** A job that fits no engine is refused before anything runs. */
-  private checkFits(plan: JobPlan, capacities: ReadonlyArray<{ cpus: number; memoryBytes: number } | undefined>): void {
+  /** The engines a job can run on (its output mode fits, and its cpus and memory, if known); none is a ValidationError. */
+  private enginesFor(plan: JobPlan, capacities: readonly Capacity[]): number[] {
     const { nanoCpus, memoryBytes } = plan.first.settings;
     const fits = (i: number): boolean => fitsCapacity(plan.first.settings, capacities[i]);
-    if (this.engines.some((engine, i) => plan.variants.has(engine.runtime.isLocal) && fits(i))) return;
+    const usable = this.engines.map((engine, i) => (plan.variants.has(engine.runtime.isLocal) && fits(i) ? i : -1)).filter((i) => i >= 0);
+    if (usable.length > 0) return usable;
     const field = this.engines.some((_, i) => fits(i)) ? `jobs[${plan.job.name}].outputMode` : nanoCpus !== undefined ? `jobs[${plan.job.name}].cpus` : `jobs[${plan.job.name}].memory`;
     const sizes = capacities.map((c, i) => `${this.engines[i]?.name}: ${c ? `${c.cpus} CPUs, ${(c.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
     throw new ValidationError(field, field.endsWith('outputMode') ? plan.first.settings.outputMode : field.endsWith('cpus') ? (nanoCpus ?? 0) / 1e9 : memoryBytes, `No engine can run job ${plan.job.name}: it asks for more CPUs or memory than any engine has, or an output mode no engine supports (${sizes}). Lower its limits or add an engine that fits.`);
-  }
-
-  /** One attempt through the backend, with a job folder that holds nothing of an earlier attempt. */
-  private async runAttempt(item: PreparedJob, attempt: number, place: EngineSlot, run: RunContext, onStarted: (at: Date) => void): Promise<AttemptOutcome> {
-    const { job, settings } = item;
-    const engine = this.engines[place.engine] as RunEngine;
-    try {
-      // A resumed job's earlier output is set aside, never overwritten (retries set theirs aside before waiting).
-      if (attempt === 1 && this.config.resume) await setAsideAttempt(item.outputDir);
-      await mkdir(item.outputDir, { recursive: true });
-    } catch (error) {
-      return { status: 'failed', exitCode: null, containerId: null, startedAt: null, finishedAt: new Date(), skippedEntries: [], error: new EngineError('prepare the job folder', `Cannot prepare the output folder ${item.outputDir} of job ${job.name}: ${(error as Error).message}`, { cause: error }) };
-    }
-    job.transition('running');
-    return run.backend.runAttempt({
-      job: item,
-      attempt,
-      engine: place.engine,
-      slot: place.slot,
-      signal: run.signal,
-      onStarted: (id) => {
-        onStarted(new Date());
-        this.safeEmit('job:started', { job, containerId: id, attempt, engine: engine.name });
-      },
-      onLine: this.listenerCount('job:log') > 0 ? (stream, line) => this.safeEmit('job:log', { job, stream, line }) : undefined,
-      onStalled: (silentMs) => this.safeEmit('job:stalled', { job, attempt, silentMs, inactivityTimeoutMs: settings.inactivityTimeoutMs ?? 0 }),
-      onLogTruncated: () => this.safeEmit('job:log-truncated', { job, limitBytes: item.limits.maxLogBytes }),
-    });
-  }
-
-  /**
-   * After an engine error, retries wait until the engine answers again (all jobs share one wait). Gives up after
-   * ENGINE_RECOVERY_MS; the retry then fails on its own with the engine's error.
-   */
-  private engineRecovered(runtime: ContainerRuntime, signal: AbortSignal): Promise<boolean> {
-    let recovery = this.engineRecovery.get(runtime);
-    if (!recovery) {
-      recovery = (async () => {
-        const deadline = Date.now() + ENGINE_RECOVERY_MS;
-        while (!signal.aborted && Date.now() < deadline) {
-          try {
-            // A fresh connection first: a stopping engine still answers on kept-alive ones.
-            if (await runtime.acceptsConnections()) {
-              await runtime.ping();
-              return true;
-            }
-          } catch {
-            // not back yet
-          }
-          await sleep(ENGINE_PING_INTERVAL_MS, signal);
-        }
-        return false;
-      })().finally(() => this.engineRecovery.delete(runtime));
-      this.engineRecovery.set(runtime, recovery);
-    }
-    return recovery;
   }
 
   /** Removes what drivers that are gone left on an engine, before a run; a failure only warns. */
@@ -647,9 +485,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
    * at least one.
    */
   private async plan(job: SimJob, localities: readonly boolean[]): Promise<JobPlan> {
-    const { config } = this;
+    const { config, caller } = this;
     const variants = new Map<boolean, PreparedJob>();
-    const caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     let firstError: unknown;
     for (const isLocal of localities) {
       try {
@@ -663,7 +500,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     }
     const first = variants.values().next().value;
     if (first === undefined) throw firstError;
-    return { job, variants, first };
+    // The engines it can run on are known once the engines' capacities are.
+    return { job, variants, first, engines: [] };
   }
 
   /**

@@ -41,8 +41,61 @@ export function manifestPath(dataDirectory: string): string {
 }
 
 /**
- * Every record of a run manifest, oldest first. A line that is not a complete record (the last line of a run
- * whose process was killed while writing it) is skipped. Resolves with [] when there is no manifest.
+ * The records of a run manifest, oldest first, streamed: a manifest of a million lines is never held in memory.
+ * A line that is not a complete record (the last line of a run whose process was killed while writing it) is
+ * skipped. Yields nothing when there is no manifest.
+ *
+ * @example
+ * ```ts
+ * for await (const record of manifestRecords(manifestPath('./out'))) {
+ *   if (record.status === 'failed') console.log(record.job, record.error?.message);
+ * }
+ * ```
+ */
+export async function* manifestRecords(file: string): AsyncGenerator<ManifestRecord> {
+  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
+  const opened = new Promise<boolean>((resolve, reject) => {
+    input.once('open', () => resolve(true));
+    input.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolve(false) : reject(error)));
+  });
+  if (!(await opened)) return;
+  try {
+    for await (const line of createInterface({ input, crlfDelay: Infinity })) {
+      if (line.trim() === '') continue;
+      let record: Partial<ManifestRecord>;
+      try {
+        record = JSON.parse(line) as Partial<ManifestRecord>;
+      } catch {
+        continue; // a torn last line: the job is treated as never recorded
+      }
+      if (record?.v === 1 && typeof record.job === 'string' && typeof record.status === 'string') yield record as ManifestRecord;
+    }
+  } finally {
+    input.destroy();
+  }
+}
+
+/**
+ * Every job outcome of one run, from its manifest, as they ended: the way to go through all the results of a
+ * sweep too big to keep in memory. Takes the run's summary (or its `manifestFile` and `runId`).
+ *
+ * @example
+ * ```ts
+ * const summary = await manager.startComputation();
+ * for await (const record of readRunResults(summary)) {
+ *   if (record.status === 'succeeded') console.log(record.job, record.durationMs, record.usage?.peakMemoryBytes);
+ * }
+ * ```
+ */
+export async function* readRunResults(run: { manifestFile: string; runId: string }): AsyncGenerator<ManifestRecord> {
+  for await (const record of manifestRecords(run.manifestFile)) {
+    if (record.runId === run.runId) yield record;
+  }
+}
+
+/**
+ * Every record of a run manifest, oldest first, in one array (see `manifestRecords` to stream a big one).
+ * Resolves with [] when there is no manifest.
  *
  * @example
  * ```ts
@@ -52,21 +105,7 @@ export function manifestPath(dataDirectory: string): string {
  */
 export async function readManifest(file: string): Promise<ManifestRecord[]> {
   const records: ManifestRecord[] = [];
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const opened = new Promise<boolean>((resolve, reject) => {
-    input.once('open', () => resolve(true));
-    input.once('error', (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? resolve(false) : reject(error)));
-  });
-  if (!(await opened)) return records;
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    if (line.trim() === '') continue;
-    try {
-      const record = JSON.parse(line) as Partial<ManifestRecord>;
-      if (record.v === 1 && typeof record.job === 'string' && typeof record.status === 'string') records.push(record as ManifestRecord);
-    } catch {
-      // a torn last line: the job is treated as never recorded
-    }
-  }
+  for await (const record of manifestRecords(file)) records.push(record);
   return records;
 }
 

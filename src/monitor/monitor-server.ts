@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { ValidationError, describeValue } from '../errors/validation-error.js';
 import { maskSecrets, secretValues } from '../job/secret-values.js';
 import type { DockerSimManager } from '../manager/docker-sim-manager.js';
+import type { SimJob } from '../job/sim-job.js';
 import { MONITOR_PAGE } from './monitor-page.js';
 import { MonitorState } from './monitor-state.js';
 import { renderMetrics } from './prometheus-metrics.js';
@@ -45,11 +46,39 @@ function isAuthorized(request: http.IncomingMessage, url: URL, token: string): b
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** How many ended jobs (and failed ones, apart) keep their log reachable: what the page can list, and more. */
+const ENDED_KEPT = 2000;
+const FAILED_KEPT = 200;
+
+/**
+ * The jobs whose log the page may ask for: those running, the last that ended and the last that failed. Jobs of
+ * a lazy source exist nowhere else once they ended; jobs the manager holds are always found.
+ */
+function jobsShown(manager: DockerSimManager): (name: string) => SimJob | undefined {
+  const running = new Map<string, SimJob>();
+  const ended = new Map<string, SimJob>();
+  const failed = new Map<string, SimJob>();
+  const keep = (map: Map<string, SimJob>, job: SimJob, limit: number): void => {
+    map.delete(job.name);
+    map.set(job.name, job);
+    if (map.size > limit) map.delete(map.keys().next().value as string);
+  };
+  manager.on('job:started', ({ job }) => running.set(job.name, job));
+  const end = ({ job, result }: { job: SimJob; result: { status: string } }): void => {
+    running.delete(job.name);
+    keep(ended, job, ENDED_KEPT);
+    if (result.status === 'failed') keep(failed, job, FAILED_KEPT);
+  };
+  manager.on('job:succeeded', end);
+  manager.on('job:failed', end);
+  manager.on('job:cancelled', end);
+  return (name) => running.get(name) ?? ended.get(name) ?? failed.get(name) ?? manager.simJobs.find((job) => job.name === name);
+}
+
 /** The last `LOG_TAIL_BYTES` of a job's log.txt, secrets of its env masked. */
-async function logTail(manager: DockerSimManager, name: string): Promise<string | undefined> {
-  if (!JOB_NAME.test(name) || name === '.' || name === '..') return undefined;
-  const job = manager.simJobs.find((candidate) => candidate.name === name);
+async function logTail(manager: DockerSimManager, job: SimJob | undefined): Promise<string | undefined> {
   if (!job) return undefined;
+  const { name } = job;
   const file = path.join(manager.config.dataDirectory, `job_${name}`, 'log.txt');
   const handle = await open(file, 'r').catch(() => undefined);
   if (!handle) return '(no log yet)';
@@ -87,6 +116,7 @@ export async function startMonitor(manager: DockerSimManager, options: MonitorOp
   const token = options.token ?? randomBytes(18).toString('base64url');
   if (token.length < 16) throw new ValidationError('token', '(hidden)', 'Expected `token` to be at least 16 characters: it is all that guards the monitor.');
   const state = new MonitorState(manager);
+  const findJob = jobsShown(manager);
   const streams = new Set<http.ServerResponse>();
 
   const server = http.createServer((request, response) => {
@@ -105,7 +135,8 @@ export async function startMonitor(manager: DockerSimManager, options: MonitorOp
     } else if (url.pathname === '/metrics') {
       response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(renderMetrics(state));
     } else if (url.pathname === '/logs') {
-      void logTail(manager, url.searchParams.get('job') ?? '').then(
+      const name = url.searchParams.get('job') ?? '';
+      void logTail(manager, JOB_NAME.test(name) && name !== '.' && name !== '..' ? findJob(name) : undefined).then(
         (text) => (text === undefined ? response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('No such job.\n') : response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(text)),
         () => response.writeHead(500).end(),
       );

@@ -68,6 +68,8 @@ export class MonitorState {
   private finishedAt: number | null = null;
   private stopReason: string | null = null;
   private readonly counts: MonitorSnapshot['counts'] = { total: 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 };
+  /** The run's job count was not given (a lazy source): the total grows with the jobs read. */
+  private isTotalOpen = false;
   private attempts = 0;
   private retries = 0;
   private readonly running = new Map<string, MonitorJob>();
@@ -82,17 +84,19 @@ export class MonitorState {
     const changed = (): void => {
       this.version += 1;
     };
-    manager.on('run:started', ({ runId, jobs }) => {
+    manager.on('run:started', ({ runId, total }) => {
       this.runId = runId;
       this.startedAt = Date.now();
       this.finishedAt = null;
       this.stopReason = null;
-      Object.assign(this.counts, { total: jobs.length, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 });
+      this.isTotalOpen = total === null;
+      Object.assign(this.counts, { total: total ?? 0, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0, skipped: 0 });
       this.running.clear();
       changed();
     });
     manager.on('job:queued', () => {
       this.counts.queued += 1;
+      if (this.isTotalOpen) this.counts.total += 1;
       changed();
     });
     manager.on('job:started', ({ job, attempt, engine }) => {
@@ -110,6 +114,7 @@ export class MonitorState {
     });
     manager.on('job:skipped', () => {
       this.counts.skipped += 1;
+      if (this.isTotalOpen) this.counts.total += 1;
       changed();
     });
     const ended = (result: JobResult): void => {

@@ -16,14 +16,17 @@ export function processStartTime(pid: number): string | undefined {
 }
 
 const OWNER_START = processStartTime(process.pid);
+/** Asked once per process: every job of a sweep carries the same owner. */
+let owner: Readonly<Record<string, string>> | undefined;
 
 /** The labels that say which driver process (host, pid, start time) made an engine object. */
-export function ownerLabels(): Record<string, string> {
-  return {
+export function ownerLabels(): Readonly<Record<string, string>> {
+  owner ??= Object.freeze({
     [LABELS.ownerHost]: os.hostname(),
     [LABELS.ownerPid]: String(process.pid),
     ...(OWNER_START === undefined ? {} : { [LABELS.ownerStart]: OWNER_START }),
-  };
+  });
+  return owner;
 }
 
 function isProcessAlive(pid: number): boolean {
