@@ -56,4 +56,4 @@ export type { SweepSpec, ParameterValue } from './sweep/sweep-schema.js';
 export { writeReport, renderReportHtml, renderTraceCsv, type ReportFiles } from './report/write-report.js';
 export { startMonitor, type MonitorOptions, type MonitorHandle } from './monitor/monitor-server.js';
 export type { MonitorSnapshot, MonitorJob } from './monitor/monitor-state.js';
-export type { ResourceUsage, UsageWatch } from './runtime/container-runtime.js';
+export type { ResourceUsage, UsageWatch, EngineFeatures } from './runtime/container-runtime.js';

@@ -3,7 +3,8 @@
  * runtime plus the manager options that select it) and what it can and cannot do; adding one is one line in
  * BACKENDS (and, for a new kind of engine, one factory below).
  */
-import { docker, ensureTestImages, requireEngine, SHELL_IMAGE } from '../helpers/engine.js';
+import type Docker from 'dockerode';
+import { describeEngine, describePodman, docker, ensurePodmanImages, ensureTestImages, podman, PODMAN_SOCKET, requireEngine, requirePodman, SHELL_IMAGE } from '../helpers/engine.js';
 import { engineCreationsSince, engineObjectsOf, ensureSwarm, leaveSwarm, removeEngineObjectsOf } from '../helpers/engine-objects.js';
 import { ScriptedRuntime } from '../helpers/scripted-runtime.js';
 import type { DockerSimManagerOptions, SimJobOptions } from '../../src/index.js';
@@ -42,12 +43,17 @@ export interface Capabilities {
   interrupt: 'kill-driver' | 'cancel';
   /** Memory limits are enforced by a kernel (the OOM scenario): real engines, not the in-memory runtime. */
   memoryLimits: boolean;
+  /** The engine refuses to start a process as a user the image lacks (the in-memory runtime starts anything). */
+  checksUsers: boolean;
 }
 
 export interface Backend {
   name: string;
-  /** Needs the real engine: skipped without one on a developer's machine, a failure under CI=true. */
-  needsEngine: boolean;
+  /**
+   * `describe` for its scenarios: plain for in-process backends; for a real engine, skipped without it on a
+   * developer's machine and a failure under CI=true.
+   */
+  describe: jest.Describe;
   capabilities: Capabilities;
   /** Once per backend, before its scenarios. */
   setup(): Promise<void>;
@@ -67,6 +73,9 @@ export interface Backend {
   createdSince(sinceMs: number, names: readonly string[]): Promise<string[]>;
   /** Removes whatever a test left behind (after the leftovers were asserted) and forgets per-test state. */
   cleanup(): Promise<void>;
+  /** What a driver process `pid` left on the engine, as `kind name`, and its removal (the kill-driver scenario). */
+  objectsOf(pid: number): Promise<string[]>;
+  removeObjectsOf(pid: number): Promise<void>;
 }
 
 /** Manager options every backend shares: a 1 s stop grace keeps stopped jobs (timeout, cancel) quick. */
@@ -77,7 +86,7 @@ function inMemory(name: string, mode: Partial<DockerSimManagerOptions>, settings
   const runtimes: Array<{ runtime: ScriptedRuntime; madeAt: number }> = [];
   return {
     name,
-    needsEngine: false,
+    describe,
     capabilities: {
       settings,
       // The runtime's own fault injection: the first template upload (into the job's container, or into its
@@ -85,6 +94,7 @@ function inMemory(name: string, mode: Partial<DockerSimManagerOptions>, settings
       engineFault: { how: 'the first template upload is refused (InMemoryRuntime failOn)', settings: { templates: [{ content: 'fault\n', target: '/etc/dsim/fault.conf' }] }, isTransient: true },
       interrupt: 'cancel',
       memoryLimits: false,
+      checksUsers: false,
     },
     setup: async () => undefined,
     teardown: async () => undefined,
@@ -100,28 +110,63 @@ function inMemory(name: string, mode: Partial<DockerSimManagerOptions>, settings
     cleanup: async () => {
       runtimes.length = 0;
     },
+    objectsOf: async () => [],
+    removeObjectsOf: async () => undefined,
   };
 }
 
-/** The real engine this process talks to (DOCKER_HOST or the local socket), in one of its modes. */
-function engine(name: string, mode: Partial<DockerSimManagerOptions>, capabilities: Capabilities, hooks: { setup?: () => Promise<void>; teardown?: () => Promise<void> } = {}): Backend {
+/** A real engine: how the tests reach it, how the package is pointed at it, and how it is made ready. */
+interface EngineTarget {
+  describe: jest.Describe;
+  client: Docker;
+  /** Manager options that point the package at it (none: DOCKER_HOST or the local socket). */
+  connection: Partial<DockerSimManagerOptions>;
+  ready(): Promise<void>;
+}
+
+/** The Docker engine this process talks to (DOCKER_HOST or the local socket). */
+const DOCKER: EngineTarget = {
+  describe: describeEngine,
+  client: docker,
+  connection: {},
+  ready: async () => {
+    await requireEngine();
+    await ensureTestImages();
+  },
+};
+
+/** Rootful Podman through its Docker-compatible socket, with the fixture images loaded from the Docker engine. */
+const PODMAN: EngineTarget = {
+  describe: describePodman,
+  client: podman,
+  connection: { docker: { socketPath: PODMAN_SOCKET } },
+  ready: async () => {
+    await requirePodman();
+    await ensurePodmanImages();
+  },
+};
+
+/** A real engine in one of its modes. */
+function engine(name: string, mode: Partial<DockerSimManagerOptions>, capabilities: Capabilities, hooks: { setup?: () => Promise<void>; teardown?: () => Promise<void> } = {}, target: EngineTarget = DOCKER): Backend {
+  const objects = async (pid: number = process.pid): Promise<string[]> => (await engineObjectsOf(pid, target.client)).map((o) => `${o.kind} ${o.name}`);
   return {
     name,
-    needsEngine: true,
+    describe: target.describe,
     capabilities,
     setup: async () => {
-      await requireEngine();
-      await ensureTestImages();
+      await target.ready();
       await hooks.setup?.();
     },
     teardown: async () => {
       await hooks.teardown?.();
     },
     // The engine faults need nothing of the manager: the scenario gives the faulted job its settings.
-    options: (overrides) => ({ ...COMMON, image: SHELL_IMAGE, ...mode, ...overrides }),
-    leftovers: async () => (await engineObjectsOf()).map((o) => `${o.kind} ${o.name}`),
-    createdSince: (sinceMs, names) => engineCreationsSince(sinceMs, names),
-    cleanup: () => removeEngineObjectsOf(),
+    options: (overrides) => ({ ...COMMON, image: SHELL_IMAGE, ...target.connection, ...mode, ...overrides }),
+    leftovers: () => objects(),
+    createdSince: (sinceMs, names) => engineCreationsSince(sinceMs, names, process.pid, target.client),
+    cleanup: () => removeEngineObjectsOf(process.pid, target.client),
+    objectsOf: (pid) => objects(pid),
+    removeObjectsOf: (pid) => removeEngineObjectsOf(pid, target.client),
   };
 }
 
@@ -137,6 +182,39 @@ const TEMPLATE_THROUGH_A_FILE: EngineFault = {
 
 let swarmInitializedHere = false;
 
+/**
+ * Rootful Podman through its Docker-compatible socket. Not yet in `npm test`: with DSIM_CONFORMANCE_PODMAN=1 the
+ * suite runs against it (scripts/podman-service.sh starts the service); README.md (Engines) lists what still differs.
+ */
+const PODMAN_BACKENDS: readonly Backend[] = [
+  engine(
+    'podman container',
+    {},
+    {
+      settings: { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' },
+      engineFault: TEMPLATE_THROUGH_A_FILE,
+      interrupt: 'kill-driver',
+      memoryLimits: true,
+      checksUsers: true,
+    },
+    {},
+    PODMAN,
+  ),
+  engine(
+    'podman pool',
+    { executionMode: 'pool' },
+    {
+      settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
+      engineFault: TEMPLATE_THROUGH_A_FILE,
+      interrupt: 'kill-driver',
+      memoryLimits: true,
+      checksUsers: true,
+    },
+    {},
+    PODMAN,
+  ),
+];
+
 export const BACKENDS: readonly Backend[] = [
   inMemory('in-memory container', { executionMode: 'container' }, { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' }),
   inMemory('in-memory pool', { executionMode: 'pool' }, { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' }),
@@ -145,12 +223,14 @@ export const BACKENDS: readonly Backend[] = [
     engineFault: TEMPLATE_THROUGH_A_FILE,
     interrupt: 'kill-driver',
     memoryLimits: true,
+    checksUsers: true,
   }),
   engine('engine pool', { executionMode: 'pool' }, {
     settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
     engineFault: TEMPLATE_THROUGH_A_FILE,
     interrupt: 'kill-driver',
     memoryLimits: true,
+    checksUsers: true,
   }),
   engine(
     'engine swarm',
@@ -169,6 +249,7 @@ export const BACKENDS: readonly Backend[] = [
       },
       interrupt: 'kill-driver',
       memoryLimits: true,
+      checksUsers: true,
     },
     {
       setup: async () => {
@@ -180,4 +261,5 @@ export const BACKENDS: readonly Backend[] = [
       },
     },
   ),
+  ...(process.env.DSIM_CONFORMANCE_PODMAN === '1' ? PODMAN_BACKENDS : []),
 ];

@@ -4,12 +4,12 @@
  */
 import path from 'node:path';
 import { DockerSimManager } from '../../src/index.js';
-import { describeEngine, tempDir } from '../helpers/engine.js';
+import { tempDir } from '../helpers/engine.js';
 import { BACKENDS } from './backends.js';
 import { SCENARIOS, type ScenarioContext } from './scenarios.js';
 
 for (const backend of BACKENDS) {
-  (backend.needsEngine ? describeEngine : describe)(`conformance on ${backend.name}`, () => {
+  backend.describe(`conformance on ${backend.name}`, () => {
     let temp: Awaited<ReturnType<typeof tempDir>> | undefined;
     let cleanups: Array<() => Promise<void> | void> = [];
 

@@ -25,7 +25,6 @@ import {
   type SimJobOptions,
 } from '../../src/index.js';
 import { startDriver, type Driver } from '../helpers/driver.js';
-import { engineObjectsOf, removeEngineObjectsOf } from '../helpers/engine-objects.js';
 import type { Backend, RefusableSetting, ScenarioManagerOptions } from './backends.js';
 
 export interface ScenarioContext {
@@ -386,7 +385,7 @@ const resume: Scenario = {
       onCleanup(async () => {
         driver.child.kill('SIGKILL');
         await driver.exited;
-        await removeEngineObjectsOf(driverPid);
+        if (driverPid !== undefined) await backend.removeObjectsOf(driverPid);
       });
       await waitUntil('R1 and R2 to succeed and R3 and R4 to run', () => interruptedWhen(driver.lines), 60_000);
       driver.child.kill('SIGKILL');
@@ -449,8 +448,8 @@ const resume: Scenario = {
     if (driverPid !== undefined) {
       // The resumed run removed what the killed driver left running (its containers, workers or services).
       const pid = driverPid;
-      await waitUntil('the killed driver leaves nothing on the engine', async () => (await engineObjectsOf(pid)).length === 0, 15_000).catch(() => undefined);
-      expect((await engineObjectsOf(pid)).map((o) => `${o.kind} ${o.name}`)).toEqual([]);
+      await waitUntil('the killed driver leaves nothing on the engine', async () => (await backend.objectsOf(pid)).length === 0, 15_000).catch(() => undefined);
+      expect(await backend.objectsOf(pid)).toEqual([]);
     }
   },
 };
@@ -697,7 +696,7 @@ const resourceUsage: Scenario = {
 
 const notStartable: Scenario = {
   name: 'a job the engine cannot start (a user the image lacks): failed as a JobExitError, the job\'s own fault, not retried as an engine error',
-  appliesTo: (backend) => backend.needsEngine,
+  appliesTo: (backend) => backend.capabilities.checksUsers,
   async run({ manager: make }) {
     const manager = make({ maxWorkers: 1 });
     manager.addSimJob({ name: 'nobody', command: ['echo never'], user: 'nosuchuser', retries: 2 });

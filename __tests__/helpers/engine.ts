@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +20,50 @@ export async function engineAnswers(): Promise<boolean> {
 
 const hasEngine = await engineAnswers();
 const isCi = process.env.CI === 'true' || process.env.CI === '1';
+
+/** Rootful Podman's Docker-compatible socket (`.ci/run` starts it; DSIM_PODMAN_SOCKET points elsewhere). */
+export const PODMAN_SOCKET = process.env.DSIM_PODMAN_SOCKET ?? '/run/podman/podman.sock';
+/** A client of the Podman service, for the tests' own checks (the package gets `docker: { socketPath }`). */
+export const podman = new Docker({ socketPath: PODMAN_SOCKET });
+
+async function podmanAnswers(): Promise<boolean> {
+  try {
+    await podman.ping();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const hasPodman = await podmanAnswers();
+
+/**
+ * `describe` for suites that need rootful Podman: skipped without it on a developer's machine, a failure under
+ * CI=true (where `.ci/run` starts it).
+ */
+export const describePodman: jest.Describe = hasPodman || isCi ? describe : describe.skip;
+
+/** Fails with a clear message when CI=true and the Podman service does not answer. */
+export async function requirePodman(): Promise<void> {
+  if (!(await podmanAnswers())) {
+    throw new Error(`No Podman service answers at ${PODMAN_SOCKET} (CI=true makes this a failure, not a skip). Start one with \`podman system service --time=0 unix://${PODMAN_SOCKET}\`.`);
+  }
+}
+
+let podmanImagesReady: Promise<void> | undefined;
+
+/** Copies the fixture images from the Docker engine into Podman (`docker save | podman load`) when Podman lacks them. */
+export function ensurePodmanImages(): Promise<void> {
+  podmanImagesReady ??= (async () => {
+    await ensureTestImages();
+    const missing: string[] = [];
+    for (const image of [SHELL_IMAGE, MONTE_CARLO]) {
+      if (!(await podman.getImage(image).inspect().then(() => true, () => false))) missing.push(image);
+    }
+    if (missing.length > 0) execSync(`docker save ${missing.join(' ')} | podman --url unix://${PODMAN_SOCKET} load`, { stdio: 'ignore' });
+  })();
+  return podmanImagesReady;
+}
 
 /**
  * `describe` for suites that need the real engine. Without an engine they are skipped on a developer's machine,

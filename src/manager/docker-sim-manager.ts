@@ -15,7 +15,7 @@ import { ResumeIndex } from '../manifest/resume-index.js';
 import { specHash } from '../manifest/spec-hash.js';
 import { EngineScheduler } from './engine-scheduler.js';
 import { SimJob, type SimJobOptions } from '../job/sim-job.js';
-import type { ContainerRuntime, ImageInfo } from '../runtime/container-runtime.js';
+import type { ContainerRuntime, EngineFeatures, ImageInfo } from '../runtime/container-runtime.js';
 import { DockerodeRuntime, type DockerConnection } from '../runtime/dockerode-runtime.js';
 import type { Backend, RunEngine } from '../backends/backend.js';
 import { createBackend } from '../backends/create-backend.js';
@@ -54,7 +54,11 @@ const FORCE_EXIT_REMOVAL_MS = 5_000;
 /** How many jobs a run reads ahead of its worker slots, per slot: bounded, so memory follows the concurrency. */
 const READ_AHEAD_PER_SLOT = 2;
 
-type Capacity = { cpus: number; memoryBytes: number } | undefined;
+/** What the run learned of each engine after the ping: its size and what it can do (undefined when unknown). */
+interface EngineFacts {
+  size: { cpus: number; memoryBytes: number } | undefined;
+  features: EngineFeatures | undefined;
+}
 
 /** Whether a job's `cpus` and `memory` fit an engine's capacity (an unknown capacity fits anything). */
 function fitsCapacity(settings: { nanoCpus?: number | undefined; memoryBytes?: number | undefined }, capacity: { cpus: number; memoryBytes: number } | undefined): boolean {
@@ -90,6 +94,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private readonly sources: Array<{ source: JobSource; total: number | undefined }> = [];
   private activeRun: ActiveRun | undefined;
   private readonly engineRecovery = new Map<ContainerRuntime, Promise<boolean>>();
+  /** Engines already warned about in this run (limits they do not apply), by index. */
+  private readonly limitsWarned = new Set<number>();
   /** Who runs the driver: containers on a local engine run as this uid:gid unless the job names a user. */
   private readonly caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
@@ -311,6 +317,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     // as many as can start at once (so the first job starts within moments whatever the size of the sweep);
     // later jobs are checked as they are read.
     await checkDataDirectory(config.dataDirectory);
+    this.limitsWarned.clear();
     const localities = [...new Set(engines.map((engine) => engine.runtime.isLocal))];
     const slots = engines.reduce((sum, engine) => sum + engine.maxWorkers, 0);
     const firstPlans: JobPlan[] = [];
@@ -324,7 +331,12 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await Promise.all(engines.map((engine) => this.removeOrphans(engine)));
     const images = await this.resolveImages();
     const image = images[0] as { info: ImageInfo; wasPulled: boolean };
-    const capacities = await Promise.all(engines.map((engine) => engine.runtime.capacity?.().catch(() => undefined)));
+    const capacities: EngineFacts[] = await Promise.all(
+      engines.map(async (engine) => ({
+        size: await engine.runtime.capacity?.().catch(() => undefined),
+        features: await engine.runtime.features?.().catch(() => undefined),
+      })),
+    );
     for (const plan of firstPlans) plan.engines = this.enginesFor(plan, capacities);
     const hashOf = (plan: JobPlan): Promise<string> => {
       const { spec, templates } = plan.first;
@@ -441,7 +453,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** A job read after the run began: checked and hashed as the first ones were before it. */
-  private async planLater(job: SimJob, localities: readonly boolean[], capacities: readonly Capacity[], hashOf: (plan: JobPlan) => Promise<string>): Promise<{ plan: JobPlan; hash: string }> {
+  private async planLater(job: SimJob, localities: readonly boolean[], capacities: readonly EngineFacts[], hashOf: (plan: JobPlan) => Promise<string>): Promise<{ plan: JobPlan; hash: string }> {
     const plan = await this.plan(job, localities);
     plan.engines = this.enginesFor(plan, capacities);
     return { plan, hash: await hashOf(plan) };
@@ -459,15 +471,44 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     };
   }
 
-  /** The engines a job can run on (its output mode fits, and its cpus and memory, if known); none is a ValidationError. */
-  private enginesFor(plan: JobPlan, capacities: readonly Capacity[]): number[] {
+  /**
+   * The engines a job can run on: its output mode fits, its cpus and memory fit (if known), and the engine can
+   * give it what it asks (GPUs). None is a ValidationError naming the job and the setting.
+   */
+  private enginesFor(plan: JobPlan, facts: readonly EngineFacts[]): number[] {
+    const { settings } = plan.first;
+    const { nanoCpus, memoryBytes, gpus } = settings;
+    const fits = (i: number): boolean => fitsCapacity(settings, facts[i]?.size);
+    const givesGpus = (i: number): boolean => gpus === undefined || facts[i]?.features?.gpus !== false;
+    const usable = this.engines.map((engine, i) => (plan.variants.has(engine.runtime.isLocal) && fits(i) && givesGpus(i) ? i : -1)).filter((i) => i >= 0);
+    if (usable.length > 0) {
+      this.warnIfLimitsIgnored(plan, usable, facts);
+      return usable;
+    }
+    const name = plan.job.name;
+    if (this.engines.some((engine, i) => plan.variants.has(engine.runtime.isLocal) && fits(i))) {
+      if (gpus !== undefined && this.engines.some((_, i) => !givesGpus(i))) {
+        const podman = this.engines.filter((_, i) => !givesGpus(i)).map((engine) => engine.name);
+        throw new ValidationError(`jobs[${name}].gpus`, gpus, `Job ${name} asks for GPUs, but the engine (${podman.join(', ')}) is Podman, which accepts a GPU request through the Docker API and ignores it. Run GPU jobs on a Docker engine with the NVIDIA container toolkit, or leave gpus out.`);
+      }
+    }
+    const field = this.engines.some((_, i) => fits(i)) ? `jobs[${name}].outputMode` : nanoCpus !== undefined ? `jobs[${name}].cpus` : `jobs[${name}].memory`;
+    const sizes = facts.map((c, i) => `${this.engines[i]?.name}: ${c.size ? `${c.size.cpus} CPUs, ${(c.size.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
+    throw new ValidationError(field, field.endsWith('outputMode') ? settings.outputMode : field.endsWith('cpus') ? (nanoCpus ?? 0) / 1e9 : memoryBytes, `No engine can run job ${name}: it asks for more CPUs or memory than any engine has, or an output mode no engine supports (${sizes}). Lower its limits or add an engine that fits.`);
+  }
+
+  /** Rootless Podman on cgroup v1 accepts cpus and memory and applies nothing: said once per run, never assumed. */
+  private warnIfLimitsIgnored(plan: JobPlan, engines: readonly number[], facts: readonly EngineFacts[]): void {
     const { nanoCpus, memoryBytes } = plan.first.settings;
-    const fits = (i: number): boolean => fitsCapacity(plan.first.settings, capacities[i]);
-    const usable = this.engines.map((engine, i) => (plan.variants.has(engine.runtime.isLocal) && fits(i) ? i : -1)).filter((i) => i >= 0);
-    if (usable.length > 0) return usable;
-    const field = this.engines.some((_, i) => fits(i)) ? `jobs[${plan.job.name}].outputMode` : nanoCpus !== undefined ? `jobs[${plan.job.name}].cpus` : `jobs[${plan.job.name}].memory`;
-    const sizes = capacities.map((c, i) => `${this.engines[i]?.name}: ${c ? `${c.cpus} CPUs, ${(c.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
-    throw new ValidationError(field, field.endsWith('outputMode') ? plan.first.settings.outputMode : field.endsWith('cpus') ? (nanoCpus ?? 0) / 1e9 : memoryBytes, `No engine can run job ${plan.job.name}: it asks for more CPUs or memory than any engine has, or an output mode no engine supports (${sizes}). Lower its limits or add an engine that fits.`);
+    if (nanoCpus === undefined && memoryBytes === undefined) return;
+    const ignoring = engines.filter((i) => facts[i]?.features?.limits === false && !this.limitsWarned.has(i));
+    for (const i of ignoring) {
+      this.limitsWarned.add(i);
+      const engine = this.engines[i] as RunEngine;
+      this.safeEmit('run:warning', {
+        message: `Engine ${engine.name} (${engine.runtime.endpoint}) is rootless Podman on cgroup v1: it accepts the cpus and memory limits of jobs such as ${plan.job.name} and applies none of them, so a job can use the whole machine and is never OOM-killed at its limit. Use rootful Podman, Docker, or a host with cgroup v2 where the limits matter.`,
+      });
+    }
   }
 
   /** Removes what drivers that are gone left on an engine, before a run; a failure only warns. */

@@ -191,8 +191,28 @@ export interface ContainerRuntime {
   watchUsage?(containerId: string): UsageWatch;
   /** The engine's CPUs and memory, to place jobs with `cpus` or `memory` where they fit; undefined if unknown. */
   capacity?(): Promise<{ cpus: number; memoryBytes: number } | undefined>;
+  /** Which engine answers (Docker or Podman, rootless or not) and what it can do; optional. */
+  features?(): Promise<EngineFeatures>;
   /** Docker Swarm operations (`backend: 'swarm'`); absent when the runtime cannot reach a swarm. */
   swarm?: SwarmOperations;
+}
+
+/**
+ * What an engine is and can do, as far as jobs notice: detected from its `/version` (Podman names itself
+ * "Podman Engine" there) and `/info`, never guessed from a version number.
+ */
+export interface EngineFeatures {
+  product: 'docker' | 'podman';
+  /** The engine's own version (Podman's, not the Docker API version it serves). */
+  version: string;
+  /** The engine runs as an unprivileged user. */
+  rootless: boolean;
+  /** GPUs through the API's DeviceRequests (`gpus`): Podman accepts the request and ignores it. */
+  gpus: boolean;
+  /** Docker Swarm services (`backend: 'swarm'`): Podman has no swarm mode. */
+  swarm: boolean;
+  /** `cpus` and `memory` are enforced: rootless Podman on cgroup v1 accepts them and applies nothing. */
+  limits: boolean;
 }
 
 /** A one-off job service: one replica, never restarted. */

@@ -17,6 +17,27 @@ export function defaultSocket(): string {
   return existsSync(userSocket) ? userSocket : '/var/run/docker.sock';
 }
 
+/**
+ * The sockets an engine on this host usually listens on, in the order they are tried when neither the
+ * `docker` option nor DOCKER_HOST says where the engine is: Docker Desktop's user socket, the system Docker
+ * socket, rootful Podman's, then the user's rootless Podman socket.
+ */
+export function knownSockets(): string[] {
+  const runtimeDir = process.env.XDG_RUNTIME_DIR ?? (process.getuid ? `/run/user/${process.getuid()}` : undefined);
+  return [
+    path.join(os.homedir(), '.docker', 'run', 'docker.sock'),
+    '/var/run/docker.sock',
+    '/run/podman/podman.sock',
+    ...(runtimeDir === undefined ? [] : [path.join(runtimeDir, 'podman', 'podman.sock')]),
+  ];
+}
+
+/** The first of the known sockets that exists, and every place looked at (for the error when none answers). */
+export function discoverSocket(): { socket: string | undefined; tried: string[] } {
+  const tried = knownSockets();
+  return { socket: tried.find((socket) => existsSync(socket)), tried };
+}
+
 /** Where the engine is, for messages, and whether it runs on this host (so host folders can be bind-mounted). */
 export function describeEndpoint(modem: ModemLike): { endpoint: string; isLocal: boolean } {
   if (modem.socketPath) {

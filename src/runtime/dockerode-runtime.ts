@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { ImagePullError } from '../errors/image-pull-error.js';
 import { demuxStream } from './demux.js';
-import { defaultSocket, describeEndpoint, labelFilters, type ModemLike } from './docker-endpoint.js';
+import { defaultSocket, describeEndpoint, discoverSocket, labelFilters, type ModemLike } from './docker-endpoint.js';
 import { watchContainerStats } from './dockerode-stats.js';
 import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
@@ -16,6 +16,7 @@ import type {
   ContainerSpec,
   ContainerState,
   ContainerSummary,
+  EngineFeatures,
   ExecSpec,
   ExecState,
   ExitWaiter,
@@ -39,9 +40,19 @@ export class DockerodeRuntime implements ContainerRuntime {
   /** Docker Swarm operations, for `backend: 'swarm'` when the engine is a swarm manager. */
   readonly swarm: SwarmOperations;
   private readonly docker: Docker;
+  /** When neither the `docker` option nor DOCKER_HOST said where the engine is: the sockets looked at. */
+  private readonly triedSockets: string[] | undefined;
+  private featuresOf: Promise<EngineFeatures> | undefined;
 
   constructor(connection?: DockerConnection) {
-    this.docker = connection instanceof Docker ? connection : new Docker(connection);
+    if (connection === undefined && !process.env.DOCKER_HOST) {
+      // Nothing says where the engine is: the first known socket that exists (Docker's, then Podman's).
+      const found = discoverSocket();
+      this.triedSockets = found.tried;
+      this.docker = new Docker(found.socket === undefined ? undefined : { socketPath: found.socket });
+    } else {
+      this.docker = connection instanceof Docker ? connection : new Docker(connection);
+    }
     const described = describeEndpoint(this.docker.modem as unknown as ModemLike);
     this.endpoint = described.endpoint;
     this.isLocal = described.isLocal;
@@ -49,7 +60,7 @@ export class DockerodeRuntime implements ContainerRuntime {
   }
 
   private fail(operation: string, error: unknown): never {
-    throw mapEngineError(operation, this.endpoint, error);
+    throw mapEngineError(operation, this.endpoint, error, this.triedSockets);
   }
 
   async ping(): Promise<void> {
@@ -446,6 +457,32 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       this.fail('describe itself (docker info)', error);
     }
+  }
+
+  features(): Promise<EngineFeatures> {
+    this.featuresOf ??= (async () => {
+      try {
+        const [version, info] = (await Promise.all([this.docker.version(), this.docker.info()])) as [
+          { Version?: string; Components?: Array<{ Name?: string; Version?: string }> },
+          { SecurityOptions?: string[]; CgroupVersion?: string },
+        ];
+        const podman = version.Components?.find((component) => component.Name === 'Podman Engine');
+        const rootless = (info.SecurityOptions ?? []).some((option) => option.split(',').includes('name=rootless'));
+        const isPodman = podman !== undefined;
+        return {
+          product: isPodman ? 'podman' : 'docker',
+          version: podman?.Version ?? version.Version ?? 'unknown',
+          rootless,
+          gpus: !isPodman,
+          swarm: !isPodman,
+          limits: !(isPodman && rootless && info.CgroupVersion !== '2'),
+        } satisfies EngineFeatures;
+      } catch (error) {
+        this.featuresOf = undefined;
+        this.fail('describe itself (version and info)', error);
+      }
+    })();
+    return this.featuresOf;
   }
 
   async createExec(containerId: string, spec: ExecSpec): Promise<string> {

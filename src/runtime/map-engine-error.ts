@@ -25,26 +25,31 @@ export function statusCodeOf(error: unknown): number | undefined {
   return typeof status === 'number' ? status : undefined;
 }
 
-/** Explains to a user why an engine could not be reached and what to do about it. */
-export function unavailableError(endpoint: string, error: unknown): DockerUnavailableError {
+/**
+ * Explains to a user why an engine could not be reached and what to do about it. `tried`: the sockets looked
+ * at when nothing said where the engine is (none of them existed, or the one found did not answer).
+ */
+export function unavailableError(endpoint: string, error: unknown, tried?: readonly string[]): DockerUnavailableError {
   const code = (error as EngineFailure | null)?.code ?? 'unknown error';
-  let hint = 'Is dockerd running? Start it (for example `sudo systemctl start docker`), or set DOCKER_HOST to use another engine.';
+  const start = 'Start the engine (for example `sudo systemctl start docker`, or `systemctl --user start podman.socket` for Podman), or set DOCKER_HOST to use another one.';
+  let hint = `Is the engine running? ${start}`;
   if (code === 'EACCES' || code === 'EPERM') {
-    hint = 'Your user may not use the socket: add it to the docker group (`sudo usermod -aG docker $USER`, then log in again) or use rootless Docker.';
+    hint = 'Your user may not use the socket: add it to the docker group (`sudo usermod -aG docker $USER`, then log in again), or use rootless Docker or rootless Podman.';
   } else if (code === 'ENOENT') {
-    hint = 'No socket exists there. Is dockerd running? Start it (for example `sudo systemctl start docker`), or set DOCKER_HOST to use another engine.';
+    hint = `No socket exists there. ${start}`;
   }
-  return new DockerUnavailableError(endpoint, `Cannot reach the Docker engine at ${endpoint} (${code}). ${hint}`, {
+  const places = tried === undefined ? '' : ` DOCKER_HOST is not set; looked for an engine at ${tried.map((socket) => `unix://${socket}`).join(', ')}.`;
+  return new DockerUnavailableError(endpoint, `Cannot reach the Docker engine at ${endpoint} (${code}).${places} ${hint}`, {
     cause: error,
   });
 }
 
 /** Maps any failure of a dockerode call to one of the package's typed errors. */
-export function mapEngineError(operation: string, endpoint: string, error: unknown): DockerSimError {
+export function mapEngineError(operation: string, endpoint: string, error: unknown, tried?: readonly string[]): DockerSimError {
   if (isDockerSimError(error)) return error;
   const code = (error as EngineFailure | null)?.code;
   if (code !== undefined && UNREACHABLE_CODES.has(code) && statusCodeOf(error) === undefined) {
-    return unavailableError(endpoint, error);
+    return unavailableError(endpoint, error, tried);
   }
   const statusCode = statusCodeOf(error);
   const suffix = statusCode === undefined ? (code ? ` (${code})` : '') : ` (HTTP ${statusCode})`;

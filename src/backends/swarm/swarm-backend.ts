@@ -85,6 +85,10 @@ export class SwarmBackend implements Backend {
 
   async checkEngines(engines: readonly RunEngine[]): Promise<void> {
     for (const { runtime } of engines) {
+      const features = await runtime.features?.().catch(() => undefined);
+      if (features?.swarm === false) {
+        throw new ValidationError('backend', 'swarm', `backend 'swarm' needs a Docker Swarm manager, but the engine at ${runtime.endpoint} is ${features.product === 'podman' ? 'Podman' : features.product}, which has no swarm mode. Use backend 'engine' (fresh containers or the pool) on it, or point \`docker\` at a Docker Swarm manager.`);
+      }
       if (!runtime.swarm || !(await runtime.swarm.isManager())) {
         throw new ValidationError('backend', 'swarm', `backend 'swarm' needs a Docker Swarm manager, but the engine at ${runtime.endpoint} is not one. Run \`docker swarm init\` there (or point \`docker\` at a manager node), or use backend 'engine'.`);
       }
