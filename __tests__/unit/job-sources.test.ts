@@ -117,12 +117,18 @@ describe('lazy job sources', () => {
   });
 
   test('jobs start in the order they were read, though they are checked side by side', async () => {
-    const { manager } = setup({ behaviour: (spec) => ({ durationMs: 1 + (Number(spec.cmd?.[0]) % 3) }) }, 3);
+    // One worker: each job starts only once the one before it ended, so the start order is the order in which
+    // jobs asked for a slot (with several workers, container start-up times may reorder the job:started events).
+    const { manager } = setup({ behaviour: (spec) => ({ durationMs: Number(spec.cmd?.[0]) % 3 }) }, 1);
     manager.addSimJobs(countingSource(30, (i) => ({ name: `j${i}`, command: [String(i)], ...(i % 4 === 0 ? { templates: [{ content: 'x', target: '/mnt/data/in.txt' }] } : {}) })).jobs);
     const started: string[] = [];
+    const queued: string[] = [];
     manager.on('job:started', ({ job }) => started.push(job.name));
+    manager.on('job:queued', ({ job }) => queued.push(job.name));
     await manager.startComputation();
-    expect(started).toEqual(Array.from({ length: 30 }, (_, i) => `j${i}`));
+    const inOrder = Array.from({ length: 30 }, (_, i) => `j${i}`);
+    expect(queued).toEqual(inOrder);
+    expect(started).toEqual(inOrder);
   });
 
   test('an async generator works, and the held jobs run first', async () => {
