@@ -331,13 +331,13 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     await Promise.all(engines.map((engine) => this.removeOrphans(engine)));
     const images = await this.resolveImages();
     const image = images[0] as { info: ImageInfo; wasPulled: boolean };
-    const capacities: EngineFacts[] = await Promise.all(
+    const facts: EngineFacts[] = await Promise.all(
       engines.map(async (engine) => ({
         size: await engine.runtime.capacity?.().catch(() => undefined),
         features: await engine.runtime.features?.().catch(() => undefined),
       })),
     );
-    for (const plan of firstPlans) plan.engines = this.enginesFor(plan, capacities);
+    for (const plan of firstPlans) plan.engines = this.enginesFor(plan, facts);
     const hashOf = (plan: JobPlan): Promise<string> => {
       const { spec, templates } = plan.first;
       return specHash({ imageId: image.info.id, entrypoint: spec.entrypoint, cmd: spec.cmd, env: spec.env, workingDir: spec.workingDir, templates });
@@ -407,7 +407,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
           myTurnDone = resolve;
         });
         try {
-          const { plan, hash } = planned ?? (await this.planLater(job, localities, capacities, hashOf));
+          const { plan, hash } = planned ?? (await this.planLater(job, localities, facts, hashOf));
           if (isDone(plan, hash)) {
             await previous;
             runner.skip(plan.first, hash);
@@ -453,9 +453,9 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   }
 
   /** A job read after the run began: checked and hashed as the first ones were before it. */
-  private async planLater(job: SimJob, localities: readonly boolean[], capacities: readonly EngineFacts[], hashOf: (plan: JobPlan) => Promise<string>): Promise<{ plan: JobPlan; hash: string }> {
+  private async planLater(job: SimJob, localities: readonly boolean[], facts: readonly EngineFacts[], hashOf: (plan: JobPlan) => Promise<string>): Promise<{ plan: JobPlan; hash: string }> {
     const plan = await this.plan(job, localities);
-    plan.engines = this.enginesFor(plan, capacities);
+    plan.engines = this.enginesFor(plan, facts);
     return { plan, hash: await hashOf(plan) };
   }
 

@@ -9,7 +9,10 @@ import { holdsOutputs, setAsideAttempt } from '../job/attempt-folders.js';
 import { limitsRecord, withLimits } from '../job/attempt-limits.js';
 import { ownFiles, type PreparedJob } from '../job/prepared-job.js';
 import type { SimJob } from '../job/sim-job.js';
-import { toRecord, type ManifestWriter } from '../manifest/run-manifest.js';
+import { toRecord, type ManifestRecord, type ManifestWriter } from '../manifest/run-manifest.js';
+
+/** `end` sees jobs that ran or were cancelled; skipped jobs are recorded by `skip`, with no manifest line. */
+type ManifestStatus = ManifestRecord['status'];
 import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { AttemptOutcome, BackendRun, RunEngine } from '../backends/backend.js';
 import { setLongTimeout } from '../util/long-timeout.js';
@@ -232,12 +235,11 @@ export class JobRunner {
     const { run } = this;
     const { job } = item;
     const { status } = result;
-    if (status === 'skipped') return;
     if (result.skippedEntries.length > 0) run.emit('job:output-skipped', { job, entries: result.skippedEntries });
     job.transition(status, result);
     run.tally.add(result);
     await run.manifest
-      .append(toRecord(run.runId, { ...result, status }, result.specHash, slot, job.parameters))
+      .append(toRecord(run.runId, { ...result, status: status as ManifestStatus }, result.specHash, slot, job.parameters))
       .catch((error: unknown) => run.emit('run:warning', { message: `The outcome of job ${job.name} could not be written to the run manifest: ${(error as Error).message}`, error }));
     if (status === 'succeeded' && 'templates' in item && !(await holdsOutputs(item.outputDir, ownFiles(item, run.mountPath)))) this.noteWithoutOutput(item);
     if (status === 'succeeded') run.emit('job:succeeded', { job, result });
