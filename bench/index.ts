@@ -2,6 +2,7 @@
  * Benchmarks (not tests): `npm run bench [-- <suite>]`, default suite `run`. See docs/performance.md.
  * A suite is one async function in its own file; a failed check (BenchFailure) exits 1.
  */
+import { enginesSuite } from './engines-suite.js';
 import { ioSuite } from './io-suite.js';
 import { poolSuite } from './pool-suite.js';
 import { reportSuite } from './report-suite.js';
@@ -14,6 +15,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   pool: poolSuite,
   scale: scaleSuite,
   report: reportSuite,
+  engines: enginesSuite,
 };
 
 const name = process.argv[2] ?? 'run';

@@ -22,6 +22,7 @@ export { RunInProgressError } from './errors/run-in-progress-error.js';
 export { ArchiveError } from './errors/archive-error.js';
 export { TemplateError } from './errors/template-error.js';
 export { DockerodeRuntime, type DockerConnection } from './runtime/dockerode-runtime.js';
+export { ProcessNotStartedError } from './runtime/process-not-started-error.js';
 export { saveImage, loadImage, type SaveImageOptions, type SaveImageResult, type LoadImageOptions } from './image/image-bundle.js';
 export { IntegrityError } from './errors/integrity-error.js';
 export { RegistryAuthError } from './errors/registry-auth-error.js';

@@ -44,7 +44,7 @@ describe('finding the engine when nothing says where it is', () => {
 });
 
 describe('what an engine cannot do is refused before anything runs', () => {
-  const podmanLike = (rootless: boolean): EngineFeatures => ({ product: 'podman', version: '4.3.1', rootless, gpus: false, swarm: false, limits: !rootless });
+  const podmanLike = (rootless: boolean): EngineFeatures => ({ product: 'podman', version: '4.3.1', rootless, gpus: false, swarm: false, limits: !rootless, oomKills: false });
 
   async function setup(features: EngineFeatures) {
     const dataDirectory = await mkdtemp(path.join(os.tmpdir(), 'dsim-features-'));
@@ -78,6 +78,26 @@ describe('what an engine cannot do is refused before anything runs', () => {
       const summary = await manager.startComputation();
       expect(summary.succeeded).toBe(3);
       expect(warnings.filter((w) => w.includes('rootless Podman on cgroup v1'))).toHaveLength(1);
+    } finally {
+      await cleanup();
+    }
+  });
+
+  test('OOM kills Podman on cgroup v1 does not report: a run:warning for jobs that rely on them, once, and none for others', async () => {
+    const { dataDirectory, runtime, cleanup } = await setup(podmanLike(false));
+    try {
+      const manager = new DockerSimManager({ image: 'sim:1', dataDirectory, runtime });
+      manager.addSimJobs([
+        { name: 'plain', memory: '256m' },
+        { name: 'retried', memory: '256m', retries: 1, retryOn: ['oom'] },
+        { name: 'grows', memory: ({ attempt }) => `${256 * attempt}m`, retries: 1, retryOn: ['oom'] },
+      ]);
+      const warnings: string[] = [];
+      manager.on('run:warning', ({ message }) => warnings.push(message));
+      await manager.startComputation();
+      const podmanWarnings = warnings.filter((w) => w.includes('Podman'));
+      expect(podmanWarnings).toHaveLength(1);
+      expect(podmanWarnings[0]).toMatch(/does not report when the kernel kills a fresh container for memory: job retried .*plain SIGKILL exit \(137\)/);
     } finally {
       await cleanup();
     }

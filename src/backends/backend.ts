@@ -80,6 +80,12 @@ export interface BackendRun {
 export interface Backend {
   readonly kind: BackendKind;
   /**
+   * Whether an OOM kill is known from the engine's flag on the container (fresh containers, swarm tasks), so an
+   * engine that does not flag them (`EngineFeatures.oomKills`) is warned about; false when the backend counts
+   * them itself (pool workers read their cgroup's OOM count).
+   */
+  readonly readsOomFlag: boolean;
+  /**
    * Refuses, with a `ValidationError` naming the field, what this backend cannot do with a job on an engine of
    * the locality of `runtime` (one engine of that locality). Called before anything is created on any engine.
    */

@@ -73,6 +73,17 @@ export function containerShape(settings: NormalizedSettings): Partial<ContainerS
   };
 }
 
+/** The folders between `mountPath` and the templates that lie under it (parents first, each once). */
+function foldersUnder(mountPath: string, templates: readonly ResolvedTemplate[]): string[] {
+  const folders = new Set<string>();
+  for (const { target } of templates) {
+    if (!target.startsWith(`${mountPath}/`)) continue;
+    const parts = path.posix.relative(mountPath, path.posix.dirname(target)).split('/').filter((part) => part !== '' && part !== '.');
+    for (let i = 1; i <= parts.length; i++) folders.add(path.posix.join(mountPath, ...parts.slice(0, i)));
+  }
+  return [...folders];
+}
+
 /**
  * Prepares a job for an engine that is local (`isLocal`: host folders can be bind-mounted) or remote. Checks
  * what touches the disk (an empty job folder, readable templates); creates nothing. Backend-specific refusals
@@ -132,7 +143,12 @@ export async function prepareJob(job: SimJob, options: PrepareJobOptions, isLoca
     owner: fileOwner ?? caller,
     // In copy mode the mount path is a fresh volume owned by root: create it owned by the job's user, or
     // writable by anyone when the user is a name we cannot resolve (the volume is private to the container).
-    ownedDirectories: outputMode === 'copy' ? [{ path: mountPath, mode: fileOwner || !settings.user ? 0o755 : 0o777 }] : [],
+    // The folders templates need under the mount path are made owned too: an engine makes a missing parent
+    // as root (rootless Podman: as a uid of the user's subordinate range), which the user could not clean up.
+    ownedDirectories: [
+      ...(outputMode === 'copy' ? [{ path: mountPath, mode: fileOwner || !settings.user ? 0o755 : 0o777 }] : []),
+      ...foldersUnder(mountPath, templates).map((folder) => ({ path: folder, mode: 0o755 })),
+    ],
     limits: {
       maxLogBytes: settings.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
       maxOutputBytes: settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,

@@ -28,6 +28,7 @@ import { checkCredentials, digestOf, resolveImageEverywhere } from '../image/res
 import { checkDataDirectory } from './check-run-inputs.js';
 import { JobFeed, type JobSource } from './job-feed.js';
 import { pumpJobs } from './pump-jobs.js';
+import { EngineWarnings } from './engine-warnings.js';
 import { JobRunner, type JobPlan, type RunContext } from './job-runner.js';
 import { RunTally } from './run-tally.js';
 import { normalizeManagerOptions, type DockerSimManagerOptions, type NormalizedManagerOptions } from './docker-sim-manager-options.js';
@@ -94,8 +95,8 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
   private readonly sources: Array<{ source: JobSource; total: number | undefined }> = [];
   private activeRun: ActiveRun | undefined;
   private readonly engineRecovery = new Map<ContainerRuntime, Promise<boolean>>();
-  /** Engines already warned about in this run (limits they do not apply), by index. */
-  private readonly limitsWarned = new Set<number>();
+  /** What engines accept but do not do (ignored limits, unreported OOM kills), said once per run. */
+  private readonly engineWarnings: EngineWarnings;
   /** Who runs the driver: containers on a local engine run as this uid:gid unless the job names a user. */
   private readonly caller = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
 
@@ -103,6 +104,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     super();
     this.config = Object.freeze(normalizeManagerOptions(options));
     this.backend = createBackend(this.config, this.config);
+    this.engineWarnings = new EngineWarnings((message) => this.safeEmit('run:warning', { message }), this.backend.readsOomFlag);
     // Without an `auth` option, whatever `docker login` stored is used, as the docker CLI would.
     this.authenticators = this.config.authenticators ?? [new DockerConfigAuthenticator()];
     const given = options.engines ?? [{ name: 'default', docker: options.docker, runtime: options.runtime, maxWorkers: this.config.maxWorkers }];
@@ -317,7 +319,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     // as many as can start at once (so the first job starts within moments whatever the size of the sweep);
     // later jobs are checked as they are read.
     await checkDataDirectory(config.dataDirectory);
-    this.limitsWarned.clear();
+    this.engineWarnings.reset();
     const localities = [...new Set(engines.map((engine) => engine.runtime.isLocal))];
     const slots = engines.reduce((sum, engine) => sum + engine.maxWorkers, 0);
     const firstPlans: JobPlan[] = [];
@@ -482,7 +484,7 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const givesGpus = (i: number): boolean => gpus === undefined || facts[i]?.features?.gpus !== false;
     const usable = this.engines.map((engine, i) => (plan.variants.has(engine.runtime.isLocal) && fits(i) && givesGpus(i) ? i : -1)).filter((i) => i >= 0);
     if (usable.length > 0) {
-      this.warnIfLimitsIgnored(plan, usable, facts);
+      this.engineWarnings.check(plan.job.name, settings, usable.map((i) => ({ engine: this.engines[i] as RunEngine, features: facts[i]?.features })));
       return usable;
     }
     const name = plan.job.name;
@@ -495,20 +497,6 @@ export class DockerSimManager extends EventEmitter<DockerSimManagerEvents> {
     const field = this.engines.some((_, i) => fits(i)) ? `jobs[${name}].outputMode` : nanoCpus !== undefined ? `jobs[${name}].cpus` : `jobs[${name}].memory`;
     const sizes = facts.map((c, i) => `${this.engines[i]?.name}: ${c.size ? `${c.size.cpus} CPUs, ${(c.size.memoryBytes / 1024 ** 3).toFixed(1)} GiB` : 'unknown'}`).join('; ');
     throw new ValidationError(field, field.endsWith('outputMode') ? settings.outputMode : field.endsWith('cpus') ? (nanoCpus ?? 0) / 1e9 : memoryBytes, `No engine can run job ${name}: it asks for more CPUs or memory than any engine has, or an output mode no engine supports (${sizes}). Lower its limits or add an engine that fits.`);
-  }
-
-  /** Rootless Podman on cgroup v1 accepts cpus and memory and applies nothing: said once per run, never assumed. */
-  private warnIfLimitsIgnored(plan: JobPlan, engines: readonly number[], facts: readonly EngineFacts[]): void {
-    const { nanoCpus, memoryBytes } = plan.first.settings;
-    if (nanoCpus === undefined && memoryBytes === undefined) return;
-    const ignoring = engines.filter((i) => facts[i]?.features?.limits === false && !this.limitsWarned.has(i));
-    for (const i of ignoring) {
-      this.limitsWarned.add(i);
-      const engine = this.engines[i] as RunEngine;
-      this.safeEmit('run:warning', {
-        message: `Engine ${engine.name} (${engine.runtime.endpoint}) is rootless Podman on cgroup v1: it accepts the cpus and memory limits of jobs such as ${plan.job.name} and applies none of them, so a job can use the whole machine and is never OOM-killed at its limit. Use rootful Podman, Docker, or a host with cgroup v2 where the limits matter.`,
-      });
-    }
   }
 
   /** Removes what drivers that are gone left on an engine, before a run; a failure only warns. */

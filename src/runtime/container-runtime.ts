@@ -163,13 +163,20 @@ export interface ContainerRuntime {
   putArchive(containerId: string, path: string, tar: Readable): Promise<void>;
   /** A tar stream of `path` in the container (its entries start with the path's base name); undefined when absent. */
   getArchive(containerId: string, path: string): Promise<Readable | undefined>;
-  /** Attaches to stdout/stderr; call before `start` so no output is missed. */
+  /**
+   * Attaches to stdout/stderr; call before `start` so no output is missed. An engine that prepares the process
+   * here (Podman) rejects with `ProcessNotStartedError` when it cannot start it, as `start` does.
+   */
   attach(containerId: string): Promise<ContainerOutput>;
   /**
    * Registers a wait for the container's next exit; resolves once the engine has registered it, so the
    * container can then be started without missing a fast exit. `exited` resolves with the exit code.
    */
   waitForExit(containerId: string): Promise<ExitWaiter>;
+  /**
+   * Starts the container. When the engine cannot start the job's process (a user the image lacks, a missing
+   * entrypoint), rejects with `ProcessNotStartedError` carrying the exit code: the job's fault, not the engine's.
+   */
   start(containerId: string): Promise<void>;
   /** The container's whole log so far as two streams (not following), to recover output an attach stream missed. */
   readLogs(containerId: string): Promise<{ stdout: Readable; stderr: Readable }>;
@@ -181,7 +188,11 @@ export interface ContainerRuntime {
   listContainers(labels: Record<string, string | undefined>): Promise<ContainerSummary[]>;
   /** Creates a process in a running container; resolves with the exec id. */
   createExec(containerId: string, spec: ExecSpec): Promise<string>;
-  /** Starts the exec with its output attached; the streams end when the process exits (or the container dies). */
+  /**
+   * Starts the exec with its output attached; the streams end when the process exits (or the container dies).
+   * Rejects with `ProcessNotStartedError` when the engine refuses to start the process (Podman, for a user the
+   * image lacks; Docker runs such an exec and ends it with 126).
+   */
   startExec(execId: string): Promise<ContainerOutput>;
   inspectExec(execId: string): Promise<ExecState>;
   /**
@@ -213,6 +224,11 @@ export interface EngineFeatures {
   swarm: boolean;
   /** `cpus` and `memory` are enforced: rootless Podman on cgroup v1 accepts them and applies nothing. */
   limits: boolean;
+  /**
+   * The engine flags a container the kernel killed for memory (`OOMKilled`): Podman on cgroup v1 does not (its
+   * conmon reports OOM kills through cgroup v2's memory.events), so such a kill looks like a plain SIGKILL.
+   */
+  oomKills: boolean;
 }
 
 /** A one-off job service: one replica, never restarted. */

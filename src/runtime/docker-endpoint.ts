@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -32,10 +32,24 @@ export function knownSockets(): string[] {
   ];
 }
 
-/** The first of the known sockets that exists, and every place looked at (for the error when none answers). */
+/** Whether this process may connect to a socket file (read and write it). */
+function isUsable(socket: string): boolean {
+  try {
+    accessSync(socket, constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The first of the known sockets that this process may use (a user outside the docker group skips the system
+ * Docker socket for their rootless Podman), else the first that exists (its error then says why it failed),
+ * and every place looked at (for the error when none answers).
+ */
 export function discoverSocket(): { socket: string | undefined; tried: string[] } {
   const tried = knownSockets();
-  return { socket: tried.find((socket) => existsSync(socket)), tried };
+  return { socket: tried.find(isUsable) ?? tried.find((socket) => existsSync(socket)), tried };
 }
 
 /** Where the engine is, for messages, and whether it runs on this host (so host folders can be bind-mounted). */

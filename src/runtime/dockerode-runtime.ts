@@ -5,10 +5,15 @@ import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { ImagePullError } from '../errors/image-pull-error.js';
 import { demuxStream } from './demux.js';
 import { defaultSocket, describeEndpoint, discoverSocket, labelFilters, type ModemLike } from './docker-endpoint.js';
+import { cgroupFiles, watchCgroup } from './cgroup-files.js';
+import { featuresFrom, type EngineInfo, type EngineVersion } from './engine-features.js';
 import { watchContainerStats } from './dockerode-stats.js';
 import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
+import { dockerArchiveNames, splitArchiveByMounts } from './podman-archives.js';
+import { podmanStartRefusal } from './podman-start-refusal.js';
+import { ProcessNotStartedError } from './process-not-started-error.js';
 import { redactedSecret } from './redacted-secret.js';
 import type {
   ContainerOutput,
@@ -249,6 +254,11 @@ export class DockerodeRuntime implements ContainerRuntime {
 
   async createContainer(spec: ContainerSpec): Promise<string> {
     try {
+      // Rootless Podman maps container uids into the user's subordinate range, so a job running as the caller's
+      // uid would neither write the mounted job folder nor leave files the caller owns: keep-id maps that uid to
+      // itself, as on Docker.
+      const features = await this.features().catch(() => undefined);
+      const keepsId = features?.product === 'podman' && features.rootless;
       const container = await this.docker.createContainer({
         name: spec.name,
         Image: spec.image,
@@ -265,6 +275,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         AttachStdout: true,
         AttachStderr: true,
         HostConfig: {
+          ...(keepsId ? { UsernsMode: 'keep-id' } : {}),
           Binds: spec.binds.map((b) => `${b.hostPath}:${b.containerPath}:${b.isReadOnly ? 'ro' : 'rw'}`),
           ...(spec.networkMode === undefined ? {} : { NetworkMode: spec.networkMode }),
           ...(spec.nanoCpus === undefined ? {} : { NanoCpus: spec.nanoCpus }),
@@ -294,9 +305,17 @@ export class DockerodeRuntime implements ContainerRuntime {
   }
 
   async putArchive(containerId: string, path: string, tar: Readable): Promise<void> {
+    const container = this.docker.getContainer(containerId);
     try {
-      // Only ever a stream: dockerode treats a string argument as a host file path to read.
-      await this.docker.getContainer(containerId).putArchive(tar, { path });
+      if (!(await this.isPodman())) {
+        // Only ever a stream: dockerode treats a string argument as a host file path to read.
+        await container.putArchive(tar, { path });
+        return;
+      }
+      // Podman extracts only into the file system of the path it is given: entries under a mount go to the mount.
+      const mounts = ((await container.inspect()).Mounts ?? []).map((mount) => mount.Destination);
+      const { parts, done } = splitArchiveByMounts(tar, path, mounts);
+      await Promise.all([done, ...parts.map((part) => container.putArchive(part.tar, { path: part.path }))]);
     } catch (error) {
       tar.destroy();
       this.fail(`copy files into container ${containerId.slice(0, 12)}`, error);
@@ -305,7 +324,8 @@ export class DockerodeRuntime implements ContainerRuntime {
 
   async getArchive(containerId: string, path: string): Promise<Readable | undefined> {
     try {
-      return (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+      const archive = (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+      return (await this.isPodman()) ? dockerArchiveNames(archive, path) : archive;
     } catch (error) {
       if (statusCodeOf(error) === 404) return undefined;
       this.fail(`copy ${path} out of container ${containerId.slice(0, 12)}`, error);
@@ -319,6 +339,9 @@ export class DockerodeRuntime implements ContainerRuntime {
         .getContainer(containerId)
         .attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Readable;
     } catch (error) {
+      // Podman prepares the container's process when it attaches: a process it cannot start fails here.
+      const refusal = (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
+      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
       this.fail(`attach to container ${containerId.slice(0, 12)}`, error);
     }
     const { stdout, stderr } = demuxStream(raw);
@@ -337,7 +360,18 @@ export class DockerodeRuntime implements ContainerRuntime {
    * container that ends before its first sample reports nothing.
    */
   watchUsage(containerId: string): UsageWatch {
-    return watchContainerStats(() => this.docker.getContainer(containerId).stats({ stream: true }) as unknown as Promise<Readable>);
+    const watch = (async (): Promise<UsageWatch | undefined> => {
+      if (!(await this.isPodman())) {
+        return watchContainerStats(() => this.docker.getContainer(containerId).stats({ stream: true }) as unknown as Promise<Readable>);
+      }
+      // Podman's statistics stream sends one sample and no memory high-water mark: on a local engine the
+      // container's cgroup counters are read from this host instead; a remote Podman reports no usage.
+      if (!this.isLocal) return undefined;
+      const pid = (await this.inspectContainer(containerId))?.pid;
+      const files = pid === undefined ? undefined : await cgroupFiles(pid);
+      return files === undefined ? undefined : watchCgroup(files);
+    })().catch(() => undefined);
+    return { stop: async () => (await watch)?.stop() };
   }
 
   async waitForExit(containerId: string): Promise<ExitWaiter> {
@@ -380,6 +414,14 @@ export class DockerodeRuntime implements ContainerRuntime {
     try {
       await this.docker.getContainer(containerId).start();
     } catch (error) {
+      // The engine answered but could not start the process: Docker records why in the container's state and
+      // gives it the exit code; Podman leaves the container 'created' and says why only in its answer.
+      const state = await this.inspectContainer(containerId).catch(() => undefined);
+      if (state !== undefined && !state.isRunning && state.exitCode !== 0 && state.error !== undefined) {
+        throw new ProcessNotStartedError(state.exitCode, state.error, { cause: error });
+      }
+      const refusal = state?.status === 'created' && (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
+      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
       this.fail(`start container ${containerId.slice(0, 12)}`, error);
     }
   }
@@ -459,24 +501,16 @@ export class DockerodeRuntime implements ContainerRuntime {
     }
   }
 
+  /** Whether the engine is Podman (its differences are handled here); false when it cannot say. */
+  private async isPodman(): Promise<boolean> {
+    return (await this.features().catch(() => undefined))?.product === 'podman';
+  }
+
   features(): Promise<EngineFeatures> {
     this.featuresOf ??= (async () => {
       try {
-        const [version, info] = (await Promise.all([this.docker.version(), this.docker.info()])) as [
-          { Version?: string; Components?: Array<{ Name?: string; Version?: string }> },
-          { SecurityOptions?: string[]; CgroupVersion?: string },
-        ];
-        const podman = version.Components?.find((component) => component.Name === 'Podman Engine');
-        const rootless = (info.SecurityOptions ?? []).some((option) => option.split(',').includes('name=rootless'));
-        const isPodman = podman !== undefined;
-        return {
-          product: isPodman ? 'podman' : 'docker',
-          version: podman?.Version ?? version.Version ?? 'unknown',
-          rootless,
-          gpus: !isPodman,
-          swarm: !isPodman,
-          limits: !(isPodman && rootless && info.CgroupVersion !== '2'),
-        } satisfies EngineFeatures;
+        const [version, info] = await Promise.all([this.docker.version(), this.docker.info()]);
+        return featuresFrom(version as EngineVersion, info as EngineInfo);
       } catch (error) {
         this.featuresOf = undefined;
         this.fail('describe itself (version and info)', error);
@@ -508,6 +542,9 @@ export class DockerodeRuntime implements ContainerRuntime {
     try {
       raw = (await this.docker.getExec(execId).start({ hijack: true, stdin: false, Detach: false, Tty: false })) as unknown as Readable;
     } catch (error) {
+      // Docker runs an exec it cannot start and ends it with 126; Podman refuses to start it.
+      const refusal = (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
+      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
       this.fail(`start process ${execId.slice(0, 12)}`, error);
     }
     const { stdout, stderr } = demuxStream(raw);

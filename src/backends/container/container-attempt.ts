@@ -1,12 +1,13 @@
-import { PassThrough } from 'node:stream';
 import type { SkippedEntry } from '../../archive/extract-output.js';
 import { copyOutputs } from '../../archive/copy-outputs.js';
 import { packTemplates } from '../../archive/pack-templates.js';
 import { EngineError } from '../../errors/engine-error.js';
 import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
-import type { ContainerRuntime, ContainerSpec, ExitWaiter } from '../../runtime/container-runtime.js';
+import type { ContainerOutput, ContainerRuntime, ContainerSpec, ExitWaiter } from '../../runtime/container-runtime.js';
+import { ProcessNotStartedError } from '../../runtime/process-not-started-error.js';
 import type { AttemptOutcome } from '../backend.js';
+import { notStarted } from '../not-started-process.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
 
 /** What one fresh-container attempt needs. */
@@ -109,15 +110,6 @@ async function wasOomKilled(runtime: ContainerRuntime, containerId: string, exit
   return false;
 }
 
-/** A process the engine could not start: it ended at once with the engine's exit code, its reason on stderr. */
-function notStarted(id: string, exitCode: number, reason: string): LaunchedProcess {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  stdout.end();
-  stderr.end(`docker-sim-manager: the engine could not start the job's process: ${reason}\n`);
-  return { id, output: { stdout, stderr, close: () => undefined }, ended: Promise.resolve({ exitCode }), drainMs: Infinity };
-}
-
 /**
  * One attempt in a fresh container, in the docker CLI's order: create, copy the templates in, attach, register
  * the wait, start. Stopping it is SIGTERM, then SIGKILL after the grace period; the outputs of copy mode and
@@ -147,7 +139,13 @@ export function containerAttempt(options: ContainerAttemptOptions): AttemptDrive
         }
       }
       stage('attach to the container');
-      const output = await runtime.attach(id);
+      let output: ContainerOutput;
+      try {
+        output = await runtime.attach(id);
+      } catch (error) {
+        if (error instanceof ProcessNotStartedError) return notStarted(id, error.exitCode, error.reason);
+        throw error;
+      }
       let waiter: ExitWaiter;
       try {
         waiter = await runtime.waitForExit(id);
@@ -169,9 +167,8 @@ export function containerAttempt(options: ContainerAttemptOptions): AttemptDrive
         // The engine answered but could not start the job's process (a user the image lacks, an entrypoint
         // that does not exist): that is the job's failure, with the exit code the engine gives it (126-128), as
         // on every backend, not an engine error to retry.
-        const state = await runtime.inspectContainer(id).catch(() => undefined);
-        if (state === undefined || state.isRunning || state.exitCode === 0 || state.error === undefined) throw error;
-        return notStarted(id, state.exitCode, state.error);
+        if (error instanceof ProcessNotStartedError) return notStarted(id, error.exitCode, error.reason);
+        throw error;
       }
       const usage = options.collectUsage ? runtime.watchUsage?.(id) : undefined;
       const ended = guardedExit(options, id, waiter).then((exit): AttemptEnd => {

@@ -39,6 +39,7 @@ export function refuseRemoteBind(job: PreparedJob, runtime: ContainerRuntime): v
  */
 export class ContainerBackend implements Backend {
   readonly kind = 'container';
+  readonly readsOomFlag = true;
 
   constructor(private readonly options: BackendOptions) {}
 

@@ -3,9 +3,11 @@ import { finished } from 'node:stream/promises';
 import { packTemplates } from '../../archive/pack-templates.js';
 import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
-import type { ContainerRuntime, ExecSpec } from '../../runtime/container-runtime.js';
+import type { ContainerOutput, ContainerRuntime, ExecSpec } from '../../runtime/container-runtime.js';
+import { ProcessNotStartedError } from '../../runtime/process-not-started-error.js';
 import type { AttemptOutcome } from '../backend.js';
 import { underMount, writeHostTemplates } from '../host-templates.js';
+import { notStarted } from '../not-started-process.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
 import { POOL_DATA_MOUNT, jobCommand, type Worker, type WorkerPool } from './worker-pool.js';
 
@@ -50,7 +52,14 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       const folder = `${POOL_DATA_MOUNT}/${path.basename(job.outputDir)}`;
       const execId = await runtime.createExec(current.id, { ...options.exec, cmd: jobCommand(folder, options.exec.cmd) });
       const meter = options.collectUsage ? await current.usage?.begin() : undefined;
-      const output = await runtime.startExec(execId);
+      let output: ContainerOutput;
+      try {
+        output = await runtime.startExec(execId);
+      } catch (error) {
+        if (!(error instanceof ProcessNotStartedError)) throw error;
+        await meter?.end();
+        return notStarted(current.id, error.exitCode, error.reason);
+      }
       // The exec's streams end when its process exits, or when its worker dies.
       const ended = Promise.all([finished(output.stdout), finished(output.stderr)])
         .catch(() => undefined)

@@ -25,6 +25,7 @@ function jobArgv(job: PreparedJob, image: ImageInfo): string[] {
  */
 export class PoolBackend implements Backend {
   readonly kind = 'pool';
+  readonly readsOomFlag = false;
 
   constructor(private readonly options: BackendOptions) {}
 

@@ -41,6 +41,7 @@ function swarmOf(runtime: ContainerRuntime): SwarmOperations {
  */
 export class SwarmBackend implements Backend {
   readonly kind = 'swarm';
+  readonly readsOomFlag = true;
 
   constructor(private readonly options: BackendOptions) {}
 
