@@ -3,7 +3,7 @@
  * runtime plus the manager options that select it) and what it can and cannot do; adding one is one line in
  * BACKENDS (and, for a new kind of engine, one factory below).
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import type Docker from 'dockerode';
 import { describeEngine, describePodman, docker, ensurePodmanImages, ensureTestImages, podman, PODMAN_SOCKET, requireEngine, requirePodman, SHELL_IMAGE } from '../helpers/engine.js';
 import { engineCreationsSince, engineObjectsOf, ensureSwarm, leaveSwarm, removeEngineObjectsOf } from '../helpers/engine-objects.js';
@@ -46,7 +46,7 @@ export interface Capabilities {
   memoryLimits: boolean;
   /**
    * The kernel's OOM kills are known: from the engine's flag (fresh containers, swarm tasks) or the worker's
-   * cgroup count (pool). Podman on cgroup v1 flags none, so on it a fresh container's OOM kill is a plain
+   * cgroup count (pool). Podman before 5.0 flags none, so on it a fresh container's OOM kill is a plain
    * SIGKILL exit and the run warns about it (`EngineFeatures.oomKills`).
    */
   knowsOomKills: boolean;
@@ -143,8 +143,16 @@ const DOCKER: EngineTarget = {
   },
 };
 
-/** Podman flags OOM kills through cgroup v2's memory.events only (see EngineFeatures.oomKills). */
-const PODMAN_FLAGS_OOM_KILLS = existsSync('/sys/fs/cgroup/cgroup.controllers');
+/** Podman flags OOM kills from 5.0 on (see EngineFeatures.oomKills); its version as this machine's client says it. */
+const PODMAN_FLAGS_OOM_KILLS = podmanMajorVersion() >= 5;
+
+function podmanMajorVersion(): number {
+  try {
+    return Number(/(\d+)\.\d+/.exec(execFileSync('podman', ['--version'], { encoding: 'utf8' }))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
 
 /** Rootful Podman through its Docker-compatible socket, with the fixture images loaded from the Docker engine. */
 const PODMAN: EngineTarget = {

@@ -4,7 +4,7 @@ import type { EngineFeatures } from '../runtime/container-runtime.js';
 
 /**
  * What an engine accepts but does not do, said once per engine and run as a `run:warning`, never assumed done:
- * limits that rootless Podman on cgroup v1 ignores, and OOM kills that Podman on cgroup v1 does not report.
+ * limits that rootless Podman on cgroup v1 ignores, and OOM kills that Podman before 5.0 does not report.
  */
 export class EngineWarnings {
   private readonly said = new Set<string>();
@@ -35,7 +35,7 @@ export class EngineWarnings {
       } else if (reliesOnOom && features?.oomKills === false) {
         this.once(
           `oom ${engine.name}`,
-          `${where} is Podman on cgroup v1, which does not report when the kernel kills a fresh container for memory: job ${jobName} (retryOn 'oom', or memory that grows per attempt) will see such a kill as a plain SIGKILL exit (137), not as an OOM kill, and will not be retried for it. Use executionMode 'pool' (it reads the kernel's OOM count), Docker, or a host with cgroup v2.`,
+          `${where} is Podman ${features.version}, which does not report when the kernel kills a fresh container for memory (fixed in Podman 5.0): job ${jobName} (retryOn 'oom', or memory that grows per attempt) will see such a kill as a plain SIGKILL exit (137), not as an OOM kill, and will not be retried for it. Use executionMode 'pool' (it reads the kernel's OOM count), Podman 5 or Docker.`,
         );
       }
     }

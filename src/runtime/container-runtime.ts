@@ -225,8 +225,9 @@ export interface EngineFeatures {
   /** `cpus` and `memory` are enforced: rootless Podman on cgroup v1 accepts them and applies nothing. */
   limits: boolean;
   /**
-   * The engine flags a container the kernel killed for memory (`OOMKilled`): Podman on cgroup v1 does not (its
-   * conmon reports OOM kills through cgroup v2's memory.events), so such a kill looks like a plain SIGKILL.
+   * The engine flags a container the kernel killed for memory (`OOMKilled`). Podman before 5.0 never does
+   * (containers/podman#13102: conmon writes its OOM file where Podman does not read it), so there such a kill
+   * looks like a plain SIGKILL.
    */
   oomKills: boolean;
 }

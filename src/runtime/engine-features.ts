@@ -14,9 +14,15 @@ export interface EngineInfo {
   CgroupVersion?: string;
 }
 
+/** The major version of `4.3.1`; 0 when it cannot be read (read as the oldest). */
+function majorVersion(version: string | undefined): number {
+  return Number(/^(\d+)\./.exec(version ?? '')?.[1] ?? 0);
+}
+
 /**
  * What an engine is and can do, from its own `/version` (Podman lists a "Podman Engine" component there) and
- * `/info` (Docker lists `name=rootless` among its security options, Podman sets `Rootless`; the cgroup version): never guessed from a version number.
+ * `/info` (Docker lists `name=rootless` among its security options, Podman sets `Rootless`; the cgroup version).
+ * The product is never guessed from a version number; a version only dates a known defect (OOM flags).
  */
 export function featuresFrom(version: EngineVersion, info: EngineInfo): EngineFeatures {
   const podman = version.Components?.find((component) => component.Name === 'Podman Engine');
@@ -30,6 +36,6 @@ export function featuresFrom(version: EngineVersion, info: EngineInfo): EngineFe
     gpus: !isPodman,
     swarm: !isPodman,
     limits: !(isPodman && rootless && !isCgroupV2),
-    oomKills: !(isPodman && !isCgroupV2),
+    oomKills: !(isPodman && majorVersion(podman?.Version) < 5),
   };
 }
