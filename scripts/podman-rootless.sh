@@ -71,7 +71,7 @@ fi
 echo "podman-rootless: starting podman system service as $user (log: $log_file)"
 touch "$log_file" && chown "$user:" "$log_file"
 # From the user's home: conmon leaves an empty `oom` file in the service's working directory after an OOM kill.
-(cd "$home" && as_user setsid podman system service --time=0 "unix://$socket" >"$log_file" 2>&1 </dev/null &)
+(cd "$home" && exec runuser -u "$user" -- env HOME="$home" XDG_RUNTIME_DIR="$runtime_dir" setsid podman system service --time=0 "unix://$socket" >"$log_file" 2>&1 </dev/null) &
 for _ in $(seq 1 "$wait_seconds"); do
   if service_answers; then
     echo "podman-rootless: rootless Podman answers at $socket (user $user, uid $uid)"

@@ -72,7 +72,7 @@ fi
 mkdir -p "$(dirname "$socket")"
 echo "podman-service: starting podman system service (log: $log_file)"
 # From /: conmon leaves an empty `oom` file in the service's working directory after an OOM kill (Podman < 5).
-(cd / && setsid podman system service --time=0 "unix://$socket" >"$log_file" 2>&1 </dev/null &)
+(cd / && exec setsid podman system service --time=0 "unix://$socket" >"$log_file" 2>&1 </dev/null) &
 for _ in $(seq 1 "$wait_seconds"); do
   if service_answers; then
     echo "podman-service: Podman $(podman version --format '{{.Server.Version}}' 2>/dev/null || podman --version) answers at $socket"
