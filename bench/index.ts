@@ -7,6 +7,7 @@ import { ioSuite } from './io-suite.js';
 import { poolSuite } from './pool-suite.js';
 import { reportSuite } from './report-suite.js';
 import { scaleSuite } from './scale-suite.js';
+import { slurmSuite } from './slurm-suite.js';
 import { runSuite } from './run-suite.js';
 
 const SUITES: Record<string, () => Promise<void>> = {
@@ -16,6 +17,7 @@ const SUITES: Record<string, () => Promise<void>> = {
   scale: scaleSuite,
   report: reportSuite,
   engines: enginesSuite,
+  slurm: slurmSuite,
 };
 
 const name = process.argv[2] ?? 'run';

@@ -1,5 +1,6 @@
 export { DockerSimManager, type StartComputationOptions } from './manager/docker-sim-manager.js';
 export type { DockerSimManagerOptions, NormalizedManagerOptions, PullPolicy, ExecutionMode, EngineOptions, Backend } from './manager/docker-sim-manager-options.js';
+export type { SlurmOptions } from './backends/slurm/slurm-backend.js';
 export { LABELS } from './runtime/labels.js';
 export { SimJob, type SimJobOptions } from './job/sim-job.js';
 export type { JobSettings, OutputMode, TemplateSpec, BackoffOptions, RetryReason, RetryPredicate, AttemptFailure, AttemptInfo, PerAttempt } from './job/job-settings.js';

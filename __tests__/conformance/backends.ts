@@ -8,6 +8,8 @@ import type Docker from 'dockerode';
 import { describeEngine, describePodman, docker, ensurePodmanImages, ensureTestImages, podman, PODMAN_SOCKET, requireEngine, requirePodman, SHELL_IMAGE } from '../helpers/engine.js';
 import { engineCreationsSince, engineObjectsOf, ensureSwarm, leaveSwarm, removeEngineObjectsOf } from '../helpers/engine-objects.js';
 import { ScriptedRuntime } from '../helpers/scripted-runtime.js';
+import { cancelSlurmJobsOf, describeSlurm, requireSlurm, slurmJobsOf } from '../helpers/slurm.js';
+import { slurmCommands } from '../../src/backends/slurm/slurm-commands.js';
 import type { DockerSimManagerOptions, SimJobOptions } from '../../src/index.js';
 import type { InMemoryRuntimeOptions } from '../../src/testing.js';
 
@@ -50,6 +52,8 @@ export interface Capabilities {
    * SIGKILL exit and the run warns about it (`EngineFeatures.oomKills`).
    */
   knowsOomKills: boolean;
+  /** Each job's CPU time and peak memory are measured (the Slurm backend has no view of the node's engine). */
+  measuresUsage: boolean;
   /** The engine refuses to start a process as a user the image lacks (the in-memory runtime starts anything). */
   checksUsers: boolean;
 }
@@ -102,6 +106,7 @@ function inMemory(name: string, mode: Partial<DockerSimManagerOptions>, settings
       interrupt: 'cancel',
       memoryLimits: false,
       knowsOomKills: true,
+      measuresUsage: true,
       checksUsers: false,
     },
     setup: async () => undefined,
@@ -215,6 +220,7 @@ const PODMAN_BACKENDS: readonly Backend[] = [
       interrupt: 'kill-driver',
       memoryLimits: true,
       knowsOomKills: PODMAN_FLAGS_OOM_KILLS,
+      measuresUsage: true,
       checksUsers: true,
     },
     {},
@@ -229,12 +235,58 @@ const PODMAN_BACKENDS: readonly Backend[] = [
       interrupt: 'kill-driver',
       memoryLimits: true,
       knowsOomKills: true,
+      measuresUsage: true,
       checksUsers: true,
     },
     {},
     PODMAN,
   ),
 ];
+
+/**
+ * The Slurm backend on the one-node cluster scripts/slurm-cluster.sh starts: each attempt a Slurm batch job that
+ * runs the container through the local Docker engine (the node's engine). Objects are the engine's containers
+ * plus the Slurm jobs, read back from their comments.
+ */
+function slurmBackend(): Backend {
+  const base = engine(
+    'slurm',
+    { backend: 'slurm' },
+    {
+      settings: { collect: 'refused', outputMode: 'refused', network: 'supported', memory: 'supported' },
+      // A node failure cannot be staged on one node; what the cluster does fail with is a job cancelled from
+      // outside (an administrator's scancel) while its first attempt runs: an engine error, retried.
+      engineFault: {
+        how: 'the Slurm job is cancelled from outside (scancel) while its first attempt runs',
+        onStarted: async (slurmJobId, attempt) => {
+          if (attempt === 1) await slurmCommands.cancel([slurmJobId]);
+        },
+        isTransient: true,
+      },
+      interrupt: 'kill-driver',
+      memoryLimits: true,
+      knowsOomKills: true,
+      measuresUsage: false,
+      checksUsers: true,
+    },
+    { setup: async () => requireSlurm() },
+  );
+  return {
+    ...base,
+    describe: describeSlurm,
+    leftovers: async () => [...(await base.leftovers()), ...(await slurmJobsOf(process.pid))],
+    createdSince: async (sinceMs, names) => [...(await base.createdSince(sinceMs, names)), ...(await slurmJobsOf(process.pid, { sinceMs }))],
+    cleanup: async () => {
+      await cancelSlurmJobsOf(process.pid);
+      await base.cleanup();
+    },
+    objectsOf: async (pid) => [...(await base.objectsOf(pid)), ...(await slurmJobsOf(pid))],
+    removeObjectsOf: async (pid) => {
+      await cancelSlurmJobsOf(pid);
+      await base.removeObjectsOf(pid);
+    },
+  };
+}
 
 export const BACKENDS: readonly Backend[] = [
   inMemory('in-memory container', { executionMode: 'container' }, { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' }),
@@ -245,6 +297,7 @@ export const BACKENDS: readonly Backend[] = [
     interrupt: 'kill-driver',
     memoryLimits: true,
     knowsOomKills: true,
+    measuresUsage: true,
     checksUsers: true,
   }),
   engine('engine pool', { executionMode: 'pool' }, {
@@ -253,6 +306,7 @@ export const BACKENDS: readonly Backend[] = [
     interrupt: 'kill-driver',
     memoryLimits: true,
     knowsOomKills: true,
+    measuresUsage: true,
     checksUsers: true,
   }),
   engine(
@@ -273,6 +327,7 @@ export const BACKENDS: readonly Backend[] = [
       interrupt: 'kill-driver',
       memoryLimits: true,
       knowsOomKills: true,
+      measuresUsage: true,
       checksUsers: true,
     },
     {
@@ -286,4 +341,5 @@ export const BACKENDS: readonly Backend[] = [
     },
   ),
   ...PODMAN_BACKENDS,
+  slurmBackend(),
 ];

@@ -687,7 +687,7 @@ const growingMemory: Scenario = {
 const resourceUsage: Scenario = {
   name: 'resource usage: a job holding 40 MB reports a peak of 38-50 MiB, a busy job its CPU time, a sleeping one almost none',
   // The in-memory runtime reports what its behaviour says (unit tests cover that, and the absence of made-up zeros).
-  appliesTo: (backend) => backend.capabilities.memoryLimits,
+  appliesTo: (backend) => backend.capabilities.memoryLimits && backend.capabilities.measuresUsage,
   timeoutMs: 90_000,
   async run({ manager: make }) {
     const manager = make({ maxWorkers: 2 });

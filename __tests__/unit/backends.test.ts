@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { backendKind } from '../../src/backends/create-backend.js';
 import { runAttempt, type AttemptContext, type AttemptDriver, type AttemptEnd } from '../../src/backends/run-attempt.js';
-import { serviceName } from '../../src/backends/swarm/service-name.js';
+import { attemptName as serviceName } from '../../src/backends/attempt-name.js';
 import { DockerSimManager, ValidationError } from '../../src/index.js';
 import { InMemoryRuntime } from '../../src/testing.js';
 

@@ -71,7 +71,7 @@ describe("backend 'swarm' (validation)", () => {
     expect(runtime.created).toEqual([]);
     expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, backend: 'swarm', engines: [{ name: 'a', runtime, maxWorkers: 1 }] })).toThrow(/one swarm/);
     expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'swarm', executionMode: 'pool' })).toThrow(/cannot be combined with backend 'swarm'/);
-    expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'kubernetes' as never })).toThrow(/'engine' or 'swarm'/);
+    expect(() => new DockerSimManager({ image: IMAGE, dataDirectory, runtime, backend: 'kubernetes' as never })).toThrow(/'engine', 'swarm' or 'slurm'/);
   });
 });
 

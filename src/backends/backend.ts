@@ -6,7 +6,7 @@ import type { NormalizedSettings } from '../job/job-settings.js';
 import type { PreparedJob } from '../job/prepared-job.js';
 
 /** How an attempt is executed: a fresh container, a process in a warm worker, or a Docker Swarm service. */
-export type BackendKind = 'container' | 'pool' | 'swarm';
+export type BackendKind = 'container' | 'pool' | 'swarm' | 'slurm';
 
 /** One engine of a run, as the manager holds it. */
 export interface RunEngine {
@@ -60,6 +60,8 @@ export interface AttemptOutcome {
   skippedEntries: SkippedEntry[];
   /** What the attempt's processes used, where the backend can tell. */
   usage?: ResourceUsage;
+  /** How long the attempt waited in a scheduler's queue before it ran (Slurm); absent where there is none. */
+  queuedMs?: number;
   error?: DockerSimError;
 }
 

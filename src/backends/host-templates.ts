@@ -14,9 +14,13 @@ export function underMount(template: ResolvedTemplate, mountPath: string): boole
 export async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountPath: string, outputDir: string): Promise<void> {
   for (const template of templates) {
     if (!underMount(template, mountPath)) continue;
-    const target = path.join(outputDir, path.posix.relative(mountPath, template.target));
-    await mkdir(path.dirname(target), { recursive: true });
-    if (template.kind === 'content') await writeFile(target, template.content, { mode: template.mode });
-    else await cp(template.source, target, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false, preserveTimestamps: true });
+    await writeTemplate(template, path.join(outputDir, path.posix.relative(mountPath, template.target)));
   }
+}
+
+/** Writes one template's content, file or folder at `target` on the host (its parents made). */
+export async function writeTemplate(template: ResolvedTemplate, target: string): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true });
+  if (template.kind === 'content') await writeFile(target, template.content, { mode: template.mode });
+  else await cp(template.source, target, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false, preserveTimestamps: true });
 }

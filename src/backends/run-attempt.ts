@@ -18,6 +18,8 @@ export interface AttemptEnd {
   exitCode: number | null;
   /** Set when the engine lost the process (its worker died, its task was rejected): the attempt fails with an `EngineError` saying this. */
   lostReason?: string;
+  /** Set when the scheduler stopped the process at its own time limit (Slurm's TIMEOUT): a `JobTimeoutError`. */
+  isTimedOut?: boolean;
 }
 
 /** The process of an attempt, once started. */
@@ -34,6 +36,8 @@ export interface LaunchedProcess {
   readLogs?(): Promise<{ stdout: Readable; stderr: Readable; close?(): void } | undefined>;
   /** What the process used, collected while it runs (absent where the backend cannot tell). */
   usage?: UsageWatch | undefined;
+  /** How long it waited in a scheduler's queue before it ran (Slurm). */
+  queuedMs?: number;
 }
 
 /**
@@ -140,6 +144,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
   let skippedEntries: SkippedEntry[] = [];
   let isStopped = false;
   let usage: ResourceUsage | undefined;
+  let queuedMs: number | undefined;
   let sink: LogSink | undefined;
   let stage = 'prepare the job';
   const outcome = (status: AttemptOutcome['status'], error?: DockerSimError): AttemptOutcome => ({
@@ -150,6 +155,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     finishedAt: new Date(),
     skippedEntries,
     ...(usage ? { usage } : {}),
+    ...(queuedMs === undefined ? {} : { queuedMs }),
     ...(error ? { error } : {}),
   });
   const cancelled = (): AttemptOutcome => outcome('cancelled', new JobCancelledError(jobName));
@@ -162,6 +168,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
       stage = what;
     });
     id = launched.id;
+    queuedMs = launched.queuedMs;
     startedAt = new Date();
     context.onStarted(launched.id);
     const followed = Promise.all([logSink.follow('stdout', launched.output.stdout), logSink.follow('stderr', launched.output.stderr)]);
@@ -201,7 +208,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     // A failure says where the log is and quotes the end of stderr: the reason is usually there.
     const details = { logFile: context.logFiles.combined, stderrTail: logSink.tail('stderr', STDERR_TAIL_LINES, context.redact) };
     // A stopped attempt did not finish its work, even when it exits 0 on SIGTERM (say, after a checkpoint).
-    if (watch.reason === 'timeout') return outcome('failed', new JobTimeoutError(jobName, context.timeoutMs ?? 0, exitCode, { logFile: details.logFile }));
+    if (watch.reason === 'timeout' || end.isTimedOut) return outcome('failed', new JobTimeoutError(jobName, context.timeoutMs ?? 0, exitCode, { logFile: details.logFile }));
     if (watch.reason === 'stalled') return outcome('failed', new JobStalledError(jobName, context.inactivityTimeoutMs ?? 0, exitCode, { logFile: details.logFile }));
     if (end.lostReason !== undefined) throw new EngineError('wait for the job to end', end.lostReason);
     if (exitCode === 0) return outcome('succeeded');

@@ -40,6 +40,11 @@ export interface JobResult {
   finishedAt: Date;
   /** From start to the end of log collection; 0 when the job never started. */
   durationMs: number;
+  /**
+   * How long its attempts waited in a cluster's queue before they ran, in all (backend 'slurm': from sbatch to
+   * RUNNING); not part of `durationMs` for the first attempt. Absent on backends without a queue.
+   */
+  queuedMs?: number;
   /** The image id the job ran on (the run resolves the tag once, so every job uses the same image). */
   imageId: string;
   /** The image's repo digest (`repo@sha256:...`) when it came from a registry; null for a locally built image. */

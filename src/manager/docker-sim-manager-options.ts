@@ -7,6 +7,7 @@ import type { ContainerRuntime } from '../runtime/container-runtime.js';
 import type { DockerConnection } from '../runtime/dockerode-runtime.js';
 import type { RegistryAuthenticator } from '../auth/registry-authenticator.js';
 import { backendKind } from '../backends/create-backend.js';
+import type { SlurmOptions } from '../backends/slurm/slurm-backend.js';
 
 /** When to pull the image. */
 export type PullPolicy = 'always' | 'missing' | 'never';
@@ -78,9 +79,12 @@ export interface DockerSimManagerOptions {
   /**
    * `'engine'`: containers on the engine(s). `'swarm'`: each job becomes a Docker Swarm replicated-job service
    * (one replica, never restarted) on the swarm whose manager `docker` points at; `maxWorkers` still bounds how
-   * many run at once. @default 'engine'
+   * many run at once. `'slurm'`: each attempt becomes a Slurm batch job that runs the job's container on a compute
+   * node (see `slurm` and docs/slurm.md). @default 'engine'
    */
   backend?: Backend;
+  /** Backend 'slurm': partition, account, QoS, extra sbatch options, and the nodes' container engine. */
+  slurm?: SlurmOptions;
   /**
    * Measure each job's CPU time and peak memory (`result.usage`) from the engine's statistics (one stats stream
    * per container; pool workers' cgroup counters). Turn it off to spare the engine that work. @default true
@@ -88,8 +92,8 @@ export interface DockerSimManagerOptions {
   collectUsage?: boolean;
 }
 
-/** Where jobs run: containers on engines, or services on a Docker Swarm. */
-export type Backend = 'engine' | 'swarm';
+/** Where jobs run: containers on engines, services on a Docker Swarm, or Slurm jobs on a cluster. */
+export type Backend = 'engine' | 'swarm' | 'slurm';
 
 /** One engine of a multi-engine manager. */
 export interface EngineOptions {
@@ -128,10 +132,12 @@ export interface NormalizedManagerOptions {
   /** The engines, by name and capacity; one named 'default' when `engines` was not given. */
   engines: Array<{ name: string; maxWorkers: number }>;
   backend: Backend;
+  /** Backend 'slurm' only. */
+  slurm: SlurmOptions | undefined;
   collectUsage: boolean;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend', 'collectUsage']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend', 'slurm', 'collectUsage']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -238,8 +244,9 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   }
   const engines = normalizeEngines(options);
   const { backend = 'engine' } = options;
-  if (backend !== 'engine' && backend !== 'swarm') fail('backend', backend, "'engine' or 'swarm'");
+  if (backend !== 'engine' && backend !== 'swarm' && backend !== 'slurm') fail('backend', backend, "'engine', 'swarm' or 'slurm'");
   backendKind({ backend, executionMode, hasEngineList: options.engines !== undefined }); // refuses combinations no backend runs
+  const slurm = normalizeSlurm(options.slurm, backend);
   return {
     imageReference: imageReference(image, tag),
     maxWorkers: engines.reduce((sum, engine) => sum + engine.maxWorkers, 0),
@@ -259,6 +266,28 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     poolKeepAlive: [...poolKeepAlive],
     engines,
     backend,
+    slurm,
     collectUsage: options.collectUsage ?? true,
   };
+}
+
+/** The `slurm` option, checked field by field; refused unless backend is 'slurm'. */
+function normalizeSlurm(slurm: SlurmOptions | undefined, backend: Backend): SlurmOptions | undefined {
+  if (slurm === undefined) return undefined;
+  if (backend !== 'slurm') fail('slurm', slurm, "nothing unless backend is 'slurm' (set backend: 'slurm', or remove slurm)");
+  if (typeof slurm !== 'object' || slurm === null) fail('slurm', slurm, 'an object like { partition: "main" }');
+  const known = new Set(['partition', 'account', 'qos', 'sbatchArgs', 'nodeEngine', 'engineCommand']);
+  for (const key of Object.keys(slurm)) if (!known.has(key)) fail(`slurm.${key}`, (slurm as Record<string, unknown>)[key], `one of the slurm options (${[...known].join(', ')})`);
+  for (const key of ['partition', 'account', 'qos'] as const) {
+    const value = slurm[key];
+    if (value !== undefined && (typeof value !== 'string' || !/^[A-Za-z0-9_.,-]+$/.test(value))) fail(`slurm.${key}`, value, 'a Slurm name (letters, digits, _ . , -)');
+  }
+  if (slurm.nodeEngine !== undefined && slurm.nodeEngine !== 'docker' && slurm.nodeEngine !== 'podman') fail('slurm.nodeEngine', slurm.nodeEngine, "'docker' or 'podman'");
+  for (const key of ['sbatchArgs', 'engineCommand'] as const) {
+    const value = slurm[key];
+    if (value !== undefined && (!Array.isArray(value) || value.some((arg) => typeof arg !== 'string') || (key === 'engineCommand' && value.length === 0))) {
+      fail(`slurm.${key}`, value, key === 'engineCommand' ? "a non-empty list of strings, like ['sudo', '-n', 'docker']" : "a list of strings, like ['--constraint=avx2']");
+    }
+  }
+  return { ...slurm };
 }

@@ -123,6 +123,7 @@ export class JobRunner {
     const { settings } = first;
     const times: { firstStartedAt: Date | null } = { firstStartedAt: null };
     let attempt = 0;
+    let queuedMs: number | undefined;
     let retriesUsed = 0;
     let outcome: AttemptOutcome | undefined;
     let item = first;
@@ -155,6 +156,7 @@ export class JobRunner {
       outcome = await this.runAttempt(withLimits(item, limits), attempt, slot, (startedAt) => {
         times.firstStartedAt ??= startedAt;
       });
+      if (outcome.queuedMs !== undefined) queuedMs = (queuedMs ?? 0) + outcome.queuedMs;
       if (outcome.status !== 'failed' || outcome.error === undefined || run.signal.aborted) break;
       const failure: AttemptFailure = { error: outcome.error, reason: failureReason(outcome.error), attempt, exitCode: outcome.exitCode };
       // An engine that stopped answering takes no more jobs while others can; its jobs go elsewhere.
@@ -215,6 +217,7 @@ export class JobRunner {
       durationMs: startedAt === null ? 0 : finishedAt.getTime() - startedAt.getTime(),
       engine: attempt === 0 ? null : (place?.engine.name ?? null),
       usage: outcome?.usage ?? {},
+      ...(queuedMs === undefined ? {} : { queuedMs }),
       attemptLimits,
       ...(status === 'cancelled' ? { error: outcome?.error ?? new JobCancelledError(job.name) } : outcome?.error ? { error: outcome.error } : {}),
     };

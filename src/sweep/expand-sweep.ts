@@ -222,6 +222,7 @@ export function sweepManagerOptions(spec: SweepSpec, context: SweepContext = {})
     ...(spec.executionMode === undefined ? {} : { executionMode: spec.executionMode }),
     ...(spec.recycleAfter === undefined ? {} : { recycleAfter: spec.recycleAfter }),
     ...(spec.backend === undefined ? {} : { backend: spec.backend }),
+    ...(spec.slurm === undefined ? {} : { slurm: spec.slurm }),
     ...(spec.auth === undefined ? {} : { auth: authenticatorOf(spec.auth) }),
     defaults: sharedSettings(spec),
   };

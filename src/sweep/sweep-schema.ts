@@ -42,7 +42,17 @@ export const sweepSchema = z.strictObject({
   maxFailures: z.number().int().min(1).optional(),
   executionMode: z.enum(['container', 'pool']).optional(),
   recycleAfter: z.number().int().min(1).optional(),
-  backend: z.enum(['engine', 'swarm']).optional(),
+  backend: z.enum(['engine', 'swarm', 'slurm']).optional(),
+  slurm: z
+    .strictObject({
+      partition: z.string().min(1).optional(),
+      account: z.string().min(1).optional(),
+      qos: z.string().min(1).optional(),
+      sbatchArgs: z.array(z.string()).optional(),
+      nodeEngine: z.enum(['docker', 'podman']).optional(),
+      engineCommand: z.array(z.string()).min(1).optional(),
+    })
+    .optional(),
   auth: z
     .union([
       z.enum(['docker-config', 'ghcr', 'dockerhub']),

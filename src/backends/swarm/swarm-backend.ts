@@ -9,7 +9,7 @@ import { reapOrphanContainers, removeRunContainers } from '../reap-orphans.js';
 import { RemovalQueue } from '../removal-queue.js';
 import { attemptContext, runAttempt } from '../run-attempt.js';
 import { SWARM_CONFIG_MAX_BYTES, configFiles } from './config-files.js';
-import { serviceName } from './service-name.js';
+import { attemptName } from '../attempt-name.js';
 import { swarmAttempt } from './swarm-attempt.js';
 
 /** How long a task may take to start when the job sets no shorter `timeoutMs`. */
@@ -127,7 +127,7 @@ export class SwarmBackend implements Backend {
           job,
           mountPath: options.mountPath,
           service: {
-            name: serviceName(run.runId, job.job.name, request.attempt),
+            name: attemptName(run.runId, job.job.name, request.attempt),
             image,
             ...(spec.entrypoint === undefined ? {} : { entrypoint: spec.entrypoint }),
             ...(spec.cmd === undefined ? {} : { args: spec.cmd }),

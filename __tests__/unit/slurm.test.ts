@@ -1,0 +1,97 @@
+/**
+ * The Slurm backend's translations, on their own: what `scontrol show job -o` says, the batch script and the
+ * engine command line it runs, and the comment the orphan sweep reads back. The conformance suite runs the
+ * backend itself against a real one-node cluster.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { batchScript, envFileText, runArgs, shellQuote } from '../../src/backends/slurm/batch-script.js';
+import { parseJobLine } from '../../src/backends/slurm/slurm-commands.js';
+import { parseSlurmComment } from '../../src/backends/slurm/slurm-backend.js';
+import { DockerSimManager, LABELS, ValidationError } from '../../src/index.js';
+import { InMemoryRuntime } from '../../src/testing.js';
+
+describe('scontrol show job -o', () => {
+  test('a line becomes the job\'s state, reason, exit code and comment, values with spaces included', () => {
+    const line = 'JobId=42 JobName=dsim-abc-1-a UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=1 Nice=0 Account=(null) QOS=(null) JobState=PENDING Reason=BeginTime Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 Reboot=0 ExitCode=0:0 RunTime=00:00:00 TimeLimit=UNLIMITED SubmitTime=2026-12-03T16:00:00 StartTime=2026-12-03T17:00:00 Comment=dsim;run=abc;host=vm;pid=12;start=99;job=a b Command=/data/job.sh';
+    expect(parseJobLine(line)).toEqual({ id: '42', name: 'dsim-abc-1-a', state: 'PENDING', reason: 'BeginTime', exitCode: 0, comment: 'dsim;run=abc;host=vm;pid=12;start=99;job=a b', submitTime: '2026-12-03T16:00:00', startTime: '2026-12-03T17:00:00' });
+    expect(parseJobLine('JobId=7 JobState=CANCELLED by 0 ExitCode=0:15')).toMatchObject({ state: 'CANCELLED', exitCode: 0 });
+    expect(parseJobLine('No jobs in the system')).toBeUndefined();
+  });
+
+  test('the comment names the run and the driver process; anyone else\'s job is not ours', () => {
+    expect(parseSlurmComment('dsim;run=abc;host=vm;pid=12;start=99;job=a')).toEqual({ runId: 'abc', labels: { [LABELS.ownerHost]: 'vm', [LABELS.ownerPid]: '12', [LABELS.ownerStart]: '99' } });
+    expect(parseSlurmComment('nightly backup')).toBeUndefined();
+  });
+});
+
+describe('the engine command line of an attempt', () => {
+  test('it runs the container as a fresh container would: mounts, user, limits, hardening, entrypoint and command', () => {
+    const args = runArgs(
+      {
+        name: '',
+        image: '',
+        entrypoint: ['/usr/bin/env', 'python3'],
+        cmd: ['sim.py', '--seed', '1'],
+        env: { A: '1' },
+        workingDir: '/work',
+        user: '1000:1000',
+        labels: { [LABELS.job]: 'a' },
+        binds: [{ hostPath: '/shared/data/job_a', containerPath: '/mnt/data' }],
+        networkMode: 'none',
+        nanoCpus: 1.5e9,
+        memoryBytes: 256 * 1024 ** 2,
+        readOnlyRootfs: true,
+        capDrop: ['ALL'],
+        noNewPrivileges: true,
+        pidsLimit: 64,
+        tmpfs: ['/tmp'],
+        init: true,
+      },
+      { image: 'sha256:abc', containerName: 'dsim-r-1-a', envFile: '/shared/.dsim-slurm/r/env', extraBinds: [{ hostPath: '/shared/.dsim-slurm/r/t/0/c.txt', containerPath: '/etc/c.txt' }] },
+    );
+    expect(args).toEqual([
+      'run', '--name', 'dsim-r-1-a', '--env-file', '/shared/.dsim-slurm/r/env', '--label', `${LABELS.job}=a`,
+      '--volume', '/shared/data/job_a:/mnt/data:rw', '--volume', '/shared/.dsim-slurm/r/t/0/c.txt:/etc/c.txt:ro',
+      '--user', '1000:1000', '--workdir', '/work', '--network', 'none', '--cpus', '1.5', '--memory', `${256 * 1024 ** 2}b`, '--memory-swap', `${256 * 1024 ** 2}b`,
+      '--init', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--pids-limit', '64', '--tmpfs', '/tmp:rw,nosuid,nodev,mode=1777',
+      '--entrypoint', '/usr/bin/env', 'sha256:abc', 'python3', 'sim.py', '--seed', '1',
+    ]);
+    expect(envFileText({ A: '1', B: 'x y' })).toBe('A=1\nB=x y\n');
+  });
+
+  test('the batch script quotes every word: a hostile argument reaches the container as one word and runs nothing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'dsim-slurm-script-'));
+    try {
+      const files = { stdout: path.join(dir, 'out'), stderr: path.join(dir, 'err'), status: path.join(dir, 'status'), envFile: path.join(dir, 'env') };
+      const hostile = `'; touch ${dir}/pwned; echo '$(id)`;
+      // A fake engine that prints its arguments one per line, as the container would get them.
+      const engine = path.join(dir, 'engine');
+      await writeFile(engine, '#!/bin/sh\nif [ "$1" = run ]; then shift; for a in "$@"; do printf "%s\\n" "$a"; done; exit 3; fi\nif [ "$1" = inspect ]; then echo "3 false"; fi\n', { mode: 0o755 });
+      const script = batchScript({ engineCommand: [engine], run: ['run', 'img', hostile], containerName: 'c', files, stopGraceSeconds: 1, comment: 'test' });
+      await writeFile(path.join(dir, 'job.sh'), script, { mode: 0o755 });
+      execFileSync('sh', [path.join(dir, 'job.sh')]);
+      expect(await readFile(files.stdout, 'utf8')).toBe(`img\n${hostile}\n`);
+      expect(await readFile(files.status, 'utf8')).toBe('exit=3 state=3 oom=false stopped=0\n');
+      await expect(readFile(path.join(dir, 'pwned'))).rejects.toThrow();
+      expect(shellQuote("it's")).toBe(`'it'\\''s'`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('Slurm settings are checked before anything is submitted', () => {
+  const runtime = (): InMemoryRuntime => new InMemoryRuntime({ images: { 'sim:1': {} } });
+
+  test('`slurm` without backend \'slurm\', an unknown key, a bad partition name: ValidationErrors naming the field', () => {
+    const make = (options: object) => () => new DockerSimManager({ image: 'sim:1', dataDirectory: os.tmpdir(), runtime: runtime(), ...options });
+    expect(make({ slurm: { partition: 'main' } })).toThrow(expect.objectContaining({ field: 'slurm', message: expect.stringMatching(/unless backend is 'slurm'/) }));
+    expect(make({ backend: 'slurm', slurm: { partiton: 'main' } })).toThrow(expect.objectContaining({ field: 'slurm.partiton' }));
+    expect(make({ backend: 'slurm', slurm: { partition: 'main; rm -rf /' } })).toThrow(ValidationError);
+    expect(make({ backend: 'slurm', slurm: { engineCommand: [] } })).toThrow(expect.objectContaining({ field: 'slurm.engineCommand' }));
+    expect(make({ backend: 'slurm', executionMode: 'pool' })).toThrow(expect.objectContaining({ field: 'executionMode' }));
+  });
+});

@@ -1,0 +1,208 @@
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { JobCancelledError } from '../../errors/job-cancelled-error.js';
+import type { PreparedJob } from '../../job/prepared-job.js';
+import type { AttemptOutcome } from '../backend.js';
+import { underMount, writeHostTemplates, writeTemplate } from '../host-templates.js';
+import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
+import { batchScript, envFileText, runArgs, type AttemptFiles } from './batch-script.js';
+import { slurmCommands, type SlurmJobState } from './slurm-commands.js';
+import { isFinal, type SlurmQueue } from './slurm-queue.js';
+import { followFile } from './follow-file.js';
+
+/** What one attempt as a Slurm job needs. */
+export interface SlurmAttemptOptions {
+  job: PreparedJob;
+  /** The attempt's Slurm job and container name. */
+  name: string;
+  /** The image as the nodes run it (pinned by digest or id). */
+  image: string;
+  /** The node's container engine command (`['docker']`, `['podman']`, `['sudo', '-n', 'docker']`...). */
+  engineCommand: readonly string[];
+  /** sbatch options of the run (partition, account, QoS, extra flags); the job's own resources are added here. */
+  sbatchArgs: readonly string[];
+  /** The attempt's own folder on the shared file system (script, env file, output, status). */
+  stagingDir: string;
+  mountPath: string;
+  comment: string;
+  queue: SlurmQueue;
+  signal: AbortSignal;
+  stopGracePeriodMs: number;
+}
+
+/** How long a status file may take to appear on a shared file system after Slurm says the job ended. */
+const STATUS_FILE_WAIT_MS = 5000;
+
+/** Slurm options for a job's own resources: `cpus` as CPUs per task, `memory` (with room for the engine's client), `gpus` as a GRES, `timeoutMs` as a time limit. */
+function resourceArgs(job: PreparedJob): string[] {
+  const { spec, settings } = job;
+  const args: string[] = [];
+  if (spec.nanoCpus !== undefined) args.push(`--cpus-per-task=${Math.max(1, Math.ceil(spec.nanoCpus / 1e9))}`);
+  // The container's limit is the job's; Slurm's covers the batch script and the engine client too.
+  if (spec.memoryBytes !== undefined) args.push(`--mem=${Math.ceil(spec.memoryBytes / 1024 ** 2) + 64}M`);
+  if (spec.gpus !== undefined) args.push(spec.gpus === 'all' ? '--exclusive' : `--gres=gpu:${spec.gpus}`);
+  // Slurm's limit is the backstop: the manager stops the job at timeoutMs itself, gracefully.
+  if (settings.timeoutMs !== undefined) args.push(`--time=${Math.ceil(settings.timeoutMs / 60_000) + 1}`);
+  return args;
+}
+
+/** The status file the batch script writes last. */
+interface AttemptStatus {
+  /** The engine client's exit code: the container's, or 125 when the engine failed. */
+  clientExit: number;
+  /** The container's own exit code; undefined when no container was made. */
+  containerExit: number | undefined;
+  isOomKilled: boolean;
+  /** The script was signalled (a scancel, Slurm's time limit, a preemption). */
+  isSignalled: boolean;
+}
+
+function parseStatus(text: string): AttemptStatus | undefined {
+  const match = /exit=(\d+) state=(\S+) oom=(\S+) stopped=(\d)/.exec(text);
+  if (!match) return undefined;
+  return { clientExit: Number(match[1]), containerExit: /^\d+$/.test(match[2] as string) ? Number(match[2]) : undefined, isOomKilled: match[3] === 'true', isSignalled: match[4] === '1' };
+}
+
+/**
+ * One attempt as a Slurm job whose batch script runs the job's container on the node Slurm picks: templates and
+ * the env file are staged on the shared file system, the job is submitted, its output files are followed while
+ * it runs, and its end comes from the status file the script writes (exit code, OOM flag) or, when the script
+ * could not write one, from Slurm's own state (TIMEOUT, OUT_OF_MEMORY, NODE_FAIL...).
+ */
+export function slurmAttempt(options: SlurmAttemptOptions): AttemptDriver {
+  const { job, signal, queue } = options;
+  const jobName = job.job.name;
+  const files: AttemptFiles = {
+    stdout: path.join(options.stagingDir, 'stdout'),
+    stderr: path.join(options.stagingDir, 'stderr'),
+    status: path.join(options.stagingDir, 'status'),
+    envFile: path.join(options.stagingDir, 'env'),
+  };
+  let slurmId: string | undefined;
+  let unwatch: (() => void) | undefined;
+  let isOomKilled = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  let isStopRequested = false;
+
+  const readStatus = async (): Promise<AttemptStatus | undefined> => parseStatus(await readFile(files.status, 'utf8').catch(() => ''));
+
+  return {
+    async launch(stage): Promise<LaunchedProcess> {
+      stage('stage the job on the shared file system');
+      await mkdir(options.stagingDir, { recursive: true });
+      await writeHostTemplates(job.templates, options.mountPath, job.outputDir);
+      // Templates outside the mount path are bind-mounted read-only from a staged copy.
+      const outside = job.templates.filter((template) => !underMount(template, options.mountPath));
+      const rootCopy = path.join(options.stagingDir, 'templates');
+      const extraBinds = outside.map((template, index) => ({ hostPath: path.join(rootCopy, String(index), path.posix.basename(template.target)), containerPath: template.target }));
+      for (const [index, template] of outside.entries()) await writeTemplate(template, extraBinds[index]?.hostPath as string);
+      await writeFile(files.envFile, envFileText(job.spec.env), { mode: 0o600 });
+      await chmod(files.envFile, 0o600);
+      const run = runArgs(job.spec, { image: options.image, containerName: options.name, envFile: files.envFile, extraBinds });
+      const script = path.join(options.stagingDir, 'job.sh');
+      await writeFile(script, batchScript({ engineCommand: options.engineCommand, run, containerName: options.name, files, stopGraceSeconds: Math.ceil(options.stopGracePeriodMs / 1000), comment: options.comment }), { mode: 0o700 });
+      if (signal.aborted) throw new JobCancelledError(jobName);
+
+      stage('submit the job to Slurm');
+      const submittedAt = Date.now();
+      const id = await slurmCommands.submit(
+        [`--job-name=${options.name}`, `--comment=${options.comment}`, `--output=${path.join(options.stagingDir, 'slurm.out')}`, `--chdir=${options.stagingDir}`, ...options.sbatchArgs, ...resourceArgs(job)],
+        script,
+      );
+      slurmId = id;
+
+      stage('wait for Slurm to start the job');
+      let resolveEnd: (state: SlurmJobState | undefined) => void = () => undefined;
+      const finalState = new Promise<SlurmJobState | undefined>((resolve) => {
+        resolveEnd = resolve;
+      });
+      const running = new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          slurmCommands.cancel([id]).catch(() => undefined);
+          reject(new JobCancelledError(jobName));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        unwatch = queue.watch(id, (state) => {
+          if (state !== undefined && state.state !== 'PENDING' && state.state !== 'CONFIGURING') {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          }
+          if (isFinal(state)) {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+            resolveEnd(state);
+          }
+        });
+      });
+      await running;
+      const queuedMs = Date.now() - submittedAt;
+
+      const stdout = followFile(files.stdout);
+      const stderr = followFile(files.stderr);
+      const ended = (async (): Promise<AttemptEnd> => {
+        const state = await finalState;
+        clearTimeout(killTimer);
+        let status = await readStatus();
+        for (let waited = 0; status === undefined && waited < STATUS_FILE_WAIT_MS && state?.state === 'COMPLETED'; waited += 250) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+          status = await readStatus();
+        }
+        await Promise.all([stdout.finish(), stderr.finish()]);
+        const what = state === undefined ? 'no longer known to the controller' : `${state.state} (${state.reason})`;
+        if (status !== undefined) {
+          isOomKilled = status.isOomKilled || state?.state === 'OUT_OF_MEMORY';
+          // Signalled by Slurm, not by this run: its time limit, or a scancel or preemption from outside.
+          if (status.isSignalled && !isStopRequested) {
+            if (state?.state === 'TIMEOUT') return { exitCode: status.clientExit, isTimedOut: true };
+            return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} was stopped from outside this run (${what}): cancelled by someone else, preempted, or its node went away.` };
+          }
+          if (status.clientExit === 125 && status.containerExit === undefined) {
+            return { exitCode: null, lostReason: `The node's container engine could not run job ${jobName} (exit code 125, no container): see ${path.join(job.outputDir, 'log.txt')} for its words; the image may be missing on that node.` };
+          }
+          // The engine could not start the process (a user the image lacks): the container's code says why (126-128).
+          const exitCode = status.clientExit === 125 && (status.containerExit ?? 0) >= 126 ? (status.containerExit as number) : status.clientExit;
+          return { exitCode };
+        }
+        if (state?.state === 'TIMEOUT') return { exitCode: null, isTimedOut: true };
+        if (state?.state === 'OUT_OF_MEMORY') {
+          isOomKilled = true;
+          return { exitCode: 137 };
+        }
+        if (state?.state === 'CANCELLED' && isStopRequested) return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} was cancelled before its container reported an exit.` };
+        return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} ended as ${what} before its container reported an exit (a node failure, a preemption, or a scancel from outside).` };
+      })();
+      return {
+        id,
+        output: {
+          stdout: stdout.stream,
+          stderr: stderr.stream,
+          close: () => {
+            stdout.close();
+            stderr.close();
+          },
+        },
+        ended,
+        drainMs: 2000,
+        queuedMs,
+      };
+    },
+    stop() {
+      if (slurmId === undefined || isStopRequested) return;
+      isStopRequested = true;
+      const id = slurmId;
+      // The batch script stops the container (SIGTERM, then SIGKILL after the grace period) and records the exit;
+      // should it not end, the job is cancelled outright after the grace period and some margin.
+      slurmCommands.cancel([id], { signal: 'TERM', batchOnly: true }).catch(() => undefined);
+      killTimer = setTimeout(() => void slurmCommands.cancel([id]).catch(() => undefined), options.stopGracePeriodMs + 15_000);
+      killTimer.unref();
+    },
+    async explainExit() {
+      return { isOomKilled };
+    },
+    release(_outcome: AttemptOutcome) {
+      clearTimeout(killTimer);
+      unwatch?.();
+      void rm(options.stagingDir, { recursive: true, force: true }).catch(() => undefined);
+    },
+  };
+}
