@@ -28,10 +28,17 @@ export function requireSlurm(): void {
   if (!slurmAnswers()) throw new Error('No Slurm cluster answers here (`sinfo` shows no usable node; CI=true makes this a failure, not a skip). Start one with `bash scripts/slurm-cluster.sh`.');
 }
 
-/** The Slurm jobs driver process `pid` submitted: those still queued or running, or all since `sinceMs`. */
-export async function slurmJobsOf(pid: number, options: { sinceMs?: number } = {}): Promise<string[]> {
-  const jobs = [...(await slurmCommands.jobs()).values()].filter((job) => parseSlurmComment(job.comment)?.labels[LABELS.ownerPid] === String(pid));
-  const wanted = options.sinceMs === undefined ? jobs.filter((job) => !isFinal(job)) : jobs.filter((job) => (Date.parse(job.submitTime) || 0) >= Math.floor(options.sinceMs as number / 1000) * 1000);
+/**
+ * The Slurm jobs driver process `pid` submitted: those still queued or running; or, with `sinceMs`, those
+ * submitted since then (Slurm keeps whole seconds) for a job of `names` (the job name is in the comment).
+ */
+export async function slurmJobsOf(pid: number, options: { sinceMs?: number; names?: readonly string[] } = {}): Promise<string[]> {
+  const ours = [...(await slurmCommands.jobs()).values()].filter((job) => parseSlurmComment(job.comment)?.labels[LABELS.ownerPid] === String(pid));
+  const { sinceMs, names = [] } = options;
+  const wanted =
+    sinceMs === undefined
+      ? ours.filter((job) => !isFinal(job))
+      : ours.filter((job) => (Date.parse(job.submitTime) || 0) >= Math.floor(sinceMs / 1000) * 1000 && names.some((name) => job.comment.endsWith(`;job=${name}`)));
   return wanted.map((job) => `slurm job ${job.name}`);
 }
 

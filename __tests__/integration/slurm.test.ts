@@ -6,7 +6,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { slurmCommands } from '../../src/backends/slurm/slurm-commands.js';
-import { DockerSimManager, JobCancelledError, ValidationError } from '../../src/index.js';
+import { DockerSimManager, JobCancelledError, JobTimeoutError, ValidationError } from '../../src/index.js';
 import { dsim } from '../helpers/cli.js';
 import { MONTE_CARLO, SHELL_IMAGE, useEngineSuite } from '../helpers/engine.js';
 import { describeSlurm, requireSlurm, slurmJobsOf } from '../helpers/slurm.js';
@@ -49,6 +49,17 @@ describeSlurm("backend 'slurm' on a one-node cluster", () => {
     expect(await slurmJobsOf(process.pid)).toEqual([]);
   }, 60_000);
 
+  test("Slurm's own time limit (TIMEOUT, here --time=1 from sbatchArgs) is a JobTimeoutError, the container stopped", async () => {
+    // No timeoutMs: only Slurm's limit applies. Slurm checks limits every 30 s, so the job ends 60-90 s in.
+    const manager = new DockerSimManager({ image: SHELL_IMAGE, dataDirectory: path.join(data.dir, 'limit'), backend: 'slurm', stopGracePeriodMs: 1000, slurm: { sbatchArgs: ['--time=1'] } });
+    manager.addSimJob({ name: 'endless', command: ['echo working; sleep 600'] });
+    const summary = await manager.startComputation();
+    const result = summary.results[0];
+    expect(result?.status).toBe('failed');
+    expect(result?.error).toBeInstanceOf(JobTimeoutError);
+    expect(await readFile(path.join(data.dir, 'limit', 'job_endless', 'log.txt'), 'utf8')).toBe('working\n');
+  }, 240_000);
+
   test('a partition the cluster lacks: a ValidationError naming slurm.partition and the ones it has, before anything is submitted', async () => {
     const since = Date.now();
     const manager = new DockerSimManager({ image: SHELL_IMAGE, dataDirectory: path.join(data.dir, 'nopart'), backend: 'slurm', slurm: { partition: 'gpu-huge' } });
@@ -56,7 +67,7 @@ describeSlurm("backend 'slurm' on a one-node cluster", () => {
     const error = await manager.startComputation().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect(error).toMatchObject({ field: 'slurm.partition', value: 'gpu-huge', message: expect.stringMatching(/sinfo lists main/) });
-    expect(await slurmJobsOf(process.pid, { sinceMs: since })).toEqual([]);
+    expect(await slurmJobsOf(process.pid, { sinceMs: since, names: ['a'] })).toEqual([]);
   }, 60_000);
 
   test('dsim run with a sweep file that names the cluster: the Monte Carlo sweep runs as Slurm jobs, with its report', async () => {

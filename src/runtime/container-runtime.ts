@@ -227,7 +227,8 @@ export interface EngineFeatures {
   /**
    * The engine flags a container the kernel killed for memory (`OOMKilled`). Podman before 5.0 never does
    * (containers/podman#13102: conmon writes its OOM file where Podman does not read it), so there such a kill
-   * looks like a plain SIGKILL.
+   * looks like a plain SIGKILL, unless this process reads the kernel's log (root, local engine), which records
+   * every OOM kill with the container's cgroup.
    */
   oomKills: boolean;
 }

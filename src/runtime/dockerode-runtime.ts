@@ -7,6 +7,7 @@ import { demuxStream } from './demux.js';
 import { defaultSocket, describeEndpoint, discoverSocket, labelFilters, type ModemLike } from './docker-endpoint.js';
 import { cgroupFiles, watchCgroup } from './cgroup-files.js';
 import { featuresFrom, type EngineInfo, type EngineVersion } from './engine-features.js';
+import { canReadKernelLog, kernelLoggedOomKill } from './kernel-oom-log.js';
 import { watchContainerStats } from './dockerode-stats.js';
 import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
@@ -451,7 +452,8 @@ export class DockerodeRuntime implements ContainerRuntime {
         isRunning: info.State.Running,
         status: info.State.Status,
         exitCode: info.State.ExitCode,
-        isOomKilled: info.State.OOMKilled,
+        // The engine's flag, or the kernel's own record when the engine lost it (a local engine, root).
+        isOomKilled: info.State.OOMKilled || (this.isLocal && info.State.ExitCode === 137 && !info.State.Running && kernelLoggedOomKill(info.Id)),
         startedAt: info.State.StartedAt,
         finishedAt: info.State.FinishedAt,
         ...(info.State.Error ? { error: info.State.Error } : {}),
@@ -510,7 +512,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     this.featuresOf ??= (async () => {
       try {
         const [version, info] = await Promise.all([this.docker.version(), this.docker.info()]);
-        return featuresFrom(version as EngineVersion, info as EngineInfo);
+        return featuresFrom(version as EngineVersion, info as EngineInfo, { readsKernelLog: this.isLocal && canReadKernelLog() });
       } catch (error) {
         this.featuresOf = undefined;
         this.fail('describe itself (version and info)', error);

@@ -24,7 +24,7 @@ function majorVersion(version: string | undefined): number {
  * `/info` (Docker lists `name=rootless` among its security options, Podman sets `Rootless`; the cgroup version).
  * The product is never guessed from a version number; a version only dates a known defect (OOM flags).
  */
-export function featuresFrom(version: EngineVersion, info: EngineInfo): EngineFeatures {
+export function featuresFrom(version: EngineVersion, info: EngineInfo, host: { readsKernelLog: boolean } = { readsKernelLog: false }): EngineFeatures {
   const podman = version.Components?.find((component) => component.Name === 'Podman Engine');
   const rootless = info.Rootless === true || (info.SecurityOptions ?? []).some((option) => option.split(',').includes('name=rootless'));
   const isPodman = podman !== undefined;
@@ -36,6 +36,7 @@ export function featuresFrom(version: EngineVersion, info: EngineInfo): EngineFe
     gpus: !isPodman,
     swarm: !isPodman,
     limits: !(isPodman && rootless && !isCgroupV2),
-    oomKills: !(isPodman && majorVersion(podman?.Version) < 5),
+    // Where this process reads the kernel's log (root, local engine), OOM kills are known from it instead.
+    oomKills: !(isPodman && majorVersion(podman?.Version) < 5) || host.readsKernelLog,
   };
 }

@@ -75,6 +75,17 @@ while kill -0 "$pid" 2>/dev/null; do wait "$pid"; code=$?; done
 # The container's own state: its exit code where the engine could not start the process (the client says 125),
 # and the engine's OOM flag. None when the container was never created.
 state=$(engine inspect --format '{{.State.ExitCode}} {{.State.OOMKilled}}' ${name} 2>/dev/null || echo 'none unknown')
+# The engine learns of an OOM kill through an event that can come just after the exit: a SIGKILL is looked at again.
+tries=0
+while [ "$code" = 137 ] && [ "\${state#* }" = false ] && [ $tries -lt 5 ]; do
+  tries=$((tries + 1)); sleep 0.3
+  state=$(engine inspect --format '{{.State.ExitCode}} {{.State.OOMKilled}}' ${name} 2>/dev/null || echo 'none unknown')
+done
+# An engine that lost its OOM flag: the kernel's log (readable by root) records the kill with the container's id.
+if [ "$code" = 137 ] && [ "\${state#* }" = false ]; then
+  id=$(engine inspect --format '{{.Id}}' ${name} 2>/dev/null)
+  if [ -n "$id" ] && dmesg 2>/dev/null | grep "oom-kill:" | grep -q "$id"; then state="\${state% *} true"; fi
+fi
 engine rm --force ${name} >/dev/null 2>&1
 printf 'exit=%s state=%s oom=%s stopped=%s\\n' "$code" "\${state% *}" "\${state#* }" "$stopped" >${shellQuote(`${files.status}.tmp`)} && mv ${shellQuote(`${files.status}.tmp`)} ${shellQuote(files.status)}
 `;
