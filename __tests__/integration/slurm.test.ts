@@ -3,7 +3,7 @@
  * as a user would meet it: the Slurm job's name and comment, the queue time, a job Slurm holds pending and the
  * run cancelled, a partition that does not exist, and `dsim run` with a sweep file that names the cluster.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { slurmCommands } from '../../src/backends/slurm/slurm-commands.js';
 import { DockerSimManager, JobCancelledError, JobTimeoutError, ValidationError } from '../../src/index.js';
@@ -35,7 +35,7 @@ describeSlurm("backend 'slurm' on a one-node cluster", () => {
     }
     expect(await readFile(path.join(data.dir, 'out', 'job_first', 'one.txt'), 'utf8')).toBe('one\n');
     // The staging folder of the run's scripts is gone with the run.
-    await expect(readFile(path.join(data.dir, 'out', '.dsim-slurm'))).rejects.toThrow();
+    await expect(stat(path.join(data.dir, 'out', '.dsim-slurm'))).rejects.toMatchObject({ code: 'ENOENT' });
   }, 120_000);
 
   test('a job Slurm holds pending is cancelled with the run: JobCancelledError, nothing left queued', async () => {

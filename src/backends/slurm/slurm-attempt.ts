@@ -122,6 +122,7 @@ export function slurmAttempt(options: SlurmAttemptOptions): AttemptDriver {
           reject(new JobCancelledError(jobName));
         };
         signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) onAbort(); // cancelled while sbatch ran
         unwatch = queue.watch(id, (state) => {
           if (state !== undefined && state.state !== 'PENDING' && state.state !== 'CONFIGURING') {
             signal.removeEventListener('abort', onAbort);
