@@ -8,10 +8,10 @@ import { LABELS } from '../../src/index.js';
 
 export const docker = new Docker();
 
-/** True when an engine answers. */
-export async function engineAnswers(): Promise<boolean> {
+/** True when the engine behind `client` (the Docker engine by default) answers. */
+export async function engineAnswers(client: Docker = docker): Promise<boolean> {
   try {
-    await docker.ping();
+    await client.ping();
     return true;
   } catch {
     return false;
@@ -26,15 +26,7 @@ export const PODMAN_SOCKET = process.env.DSIM_PODMAN_SOCKET ?? '/run/podman/podm
 /** A client of the Podman service, for the tests' own checks (the package gets `docker: { socketPath }`). */
 export const podman = new Docker({ socketPath: PODMAN_SOCKET });
 
-async function podmanAnswers(): Promise<boolean> {
-  try {
-    await podman.ping();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+const podmanAnswers = (): Promise<boolean> => engineAnswers(podman);
 const hasPodman = await podmanAnswers();
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
 import { LABELS } from '../../src/index.js';
-import { ensureTestImages, SHELL_IMAGE } from '../helpers/engine.js';
+import { engineAnswers, ensureTestImages, SHELL_IMAGE } from '../helpers/engine.js';
 
 const USER = process.env.DSIM_ROOTLESS_USER ?? 'dsim-rootless';
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -29,7 +29,7 @@ function account(): { uid: number; gid: number; home: string } | undefined {
 const user = account();
 const socket = user === undefined ? undefined : `/run/user/${user.uid}/podman/podman.sock`;
 const rootless = socket === undefined ? undefined : new Docker({ socketPath: socket });
-const answers = rootless !== undefined && (await rootless.ping().then(() => true, () => false));
+const answers = rootless !== undefined && (await engineAnswers(rootless));
 const describeRootless: jest.Describe = answers || isCi ? describe : describe.skip;
 
 /** Runs dsim as the unprivileged user, with nothing set that says where the engine is. */

@@ -7,7 +7,7 @@ import { demuxStream } from './demux.js';
 import { defaultSocket, describeEndpoint, discoverSocket, labelFilters, type ModemLike } from './docker-endpoint.js';
 import { cgroupFiles, watchCgroup } from './cgroup-files.js';
 import { featuresFrom, type EngineInfo, type EngineVersion } from './engine-features.js';
-import { canReadKernelLog, kernelLoggedOomKill } from './kernel-oom-log.js';
+import { canReadKernelLog, KernelOomRecords } from './kernel-oom-log.js';
 import { watchContainerStats } from './dockerode-stats.js';
 import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
@@ -49,6 +49,8 @@ export class DockerodeRuntime implements ContainerRuntime {
   /** When neither the `docker` option nor DOCKER_HOST said where the engine is: the sockets looked at. */
   private readonly triedSockets: string[] | undefined;
   private featuresOf: Promise<EngineFeatures> | undefined;
+  /** The kernel's OOM records, for a local engine (the kernel of this host is its kernel). */
+  private readonly kernelOom: KernelOomRecords | undefined;
 
   constructor(connection?: DockerConnection) {
     if (connection === undefined && !process.env.DOCKER_HOST) {
@@ -62,6 +64,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     const described = describeEndpoint(this.docker.modem as unknown as ModemLike);
     this.endpoint = described.endpoint;
     this.isLocal = described.isLocal;
+    this.kernelOom = described.isLocal ? new KernelOomRecords() : undefined;
     this.swarm = dockerodeSwarm(this.docker, (operation, error) => this.fail(operation, error));
   }
 
@@ -255,11 +258,9 @@ export class DockerodeRuntime implements ContainerRuntime {
 
   async createContainer(spec: ContainerSpec): Promise<string> {
     try {
-      // Rootless Podman maps container uids into the user's subordinate range, so a job running as the caller's
-      // uid would neither write the mounted job folder nor leave files the caller owns: keep-id maps that uid to
-      // itself, as on Docker.
-      const features = await this.features().catch(() => undefined);
-      const keepsId = features?.product === 'podman' && features.rootless;
+      // Rootless Podman maps container uids into the user's subordinate range: keep-id maps the caller's uid to
+      // itself, so a job running as the caller writes the mounted job folder and leaves files the caller owns.
+      const keepsId = (await this.isPodman()) && (await this.features()).rootless;
       const container = await this.docker.createContainer({
         name: spec.name,
         Image: spec.image,
@@ -341,8 +342,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         .attach({ stream: true, stdout: true, stderr: true, logs: false })) as unknown as Readable;
     } catch (error) {
       // Podman prepares the container's process when it attaches: a process it cannot start fails here.
-      const refusal = (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
-      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
+      await this.throwIfPodmanRefused(error);
       this.fail(`attach to container ${containerId.slice(0, 12)}`, error);
     }
     const { stdout, stderr } = demuxStream(raw);
@@ -421,8 +421,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       if (state !== undefined && !state.isRunning && state.exitCode !== 0 && state.error !== undefined) {
         throw new ProcessNotStartedError(state.exitCode, state.error, { cause: error });
       }
-      const refusal = state?.status === 'created' && (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
-      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
+      if (state?.status === 'created') await this.throwIfPodmanRefused(error);
       this.fail(`start container ${containerId.slice(0, 12)}`, error);
     }
   }
@@ -453,7 +452,7 @@ export class DockerodeRuntime implements ContainerRuntime {
         status: info.State.Status,
         exitCode: info.State.ExitCode,
         // The engine's flag, or the kernel's own record when the engine lost it (a local engine, root).
-        isOomKilled: info.State.OOMKilled || (this.isLocal && info.State.ExitCode === 137 && !info.State.Running && kernelLoggedOomKill(info.Id)),
+        isOomKilled: info.State.OOMKilled || (info.State.ExitCode === 137 && !info.State.Running && (this.kernelOom?.hasKilled(info.Id) ?? false)),
         startedAt: info.State.StartedAt,
         finishedAt: info.State.FinishedAt,
         ...(info.State.Error ? { error: info.State.Error } : {}),
@@ -508,6 +507,12 @@ export class DockerodeRuntime implements ContainerRuntime {
     return (await this.features().catch(() => undefined))?.product === 'podman';
   }
 
+  /** Podman answers a process it cannot start (a user the image lacks) with an HTTP error: the job's fault. */
+  private async throwIfPodmanRefused(error: unknown): Promise<void> {
+    const refusal = (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
+    if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
+  }
+
   features(): Promise<EngineFeatures> {
     this.featuresOf ??= (async () => {
       try {
@@ -545,8 +550,7 @@ export class DockerodeRuntime implements ContainerRuntime {
       raw = (await this.docker.getExec(execId).start({ hijack: true, stdin: false, Detach: false, Tty: false })) as unknown as Readable;
     } catch (error) {
       // Docker runs an exec it cannot start and ends it with 126; Podman refuses to start it.
-      const refusal = (await this.isPodman()) ? podmanStartRefusal(engineMessage(error)) : undefined;
-      if (refusal !== undefined) throw new ProcessNotStartedError(refusal.exitCode, refusal.reason, { cause: error });
+      await this.throwIfPodmanRefused(error);
       this.fail(`start process ${execId.slice(0, 12)}`, error);
     }
     const { stdout, stderr } = demuxStream(raw);

@@ -43,3 +43,22 @@ export function kernelLoggedOomKill(containerId: string): boolean {
     closeSync(fd);
   }
 }
+
+/**
+ * The kernel's answer per container, asked once: a SIGKILL exit is inspected several times while the engine's
+ * own flag may still come, but the kernel writes its record before the container can exit, so a second look
+ * would find nothing new. Keeps the answers of the last 256 containers.
+ */
+export class KernelOomRecords {
+  private readonly answers = new Map<string, boolean>();
+
+  hasKilled(containerId: string): boolean {
+    let answer = this.answers.get(containerId);
+    if (answer === undefined) {
+      answer = kernelLoggedOomKill(containerId);
+      this.answers.set(containerId, answer);
+      if (this.answers.size > 256) this.answers.delete(this.answers.keys().next().value as string);
+    }
+    return answer;
+  }
+}

@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
@@ -96,8 +96,8 @@ export function slurmAttempt(options: SlurmAttemptOptions): AttemptDriver {
       const rootCopy = path.join(options.stagingDir, 'templates');
       const extraBinds = outside.map((template, index) => ({ hostPath: path.join(rootCopy, String(index), path.posix.basename(template.target)), containerPath: template.target }));
       for (const [index, template] of outside.entries()) await writeTemplate(template, extraBinds[index]?.hostPath as string);
+      // Mode 600 from its creation: the attempt's staging folder is new, so the file is too.
       await writeFile(files.envFile, envFileText(job.spec.env), { mode: 0o600 });
-      await chmod(files.envFile, 0o600);
       const run = runArgs(job.spec, { image: options.image, containerName: options.name, envFile: files.envFile, extraBinds });
       const script = path.join(options.stagingDir, 'job.sh');
       await writeFile(script, batchScript({ engineCommand: options.engineCommand, run, containerName: options.name, files, stopGraceSeconds: Math.ceil(options.stopGracePeriodMs / 1000), comment: options.comment }), { mode: 0o700 });

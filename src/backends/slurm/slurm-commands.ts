@@ -43,7 +43,7 @@ function slurm(command: string, args: readonly string[], operation: string): Pro
 }
 
 /** `Key=Value Key=Value...` of one `scontrol show job -o` line (values may hold spaces only in the last keys). */
-function parseJobLine(line: string): SlurmJobState | undefined {
+export function parseJobLine(line: string): SlurmJobState | undefined {
   const fields = new Map<string, string>();
   // Keys are words followed by '='; a value runs to the next ` Key=`.
   const pattern = /(?:^|\s)([A-Za-z][A-Za-z0-9_:/]*)=/g;
@@ -100,4 +100,3 @@ export const slurmCommands = {
   },
 };
 
-export { parseJobLine };
