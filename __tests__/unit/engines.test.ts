@@ -16,12 +16,20 @@ afterEach(async () => {
 
 describe('several engines (in-memory runtimes)', () => {
   test('jobs spread over the engines, each within its maxWorkers; results, events and the manifest name the engine', async () => {
-    const a = new InMemoryRuntime({ images: { [IMAGE]: {} }, behaviour: () => ({ durationMs: 15, stdout: 'on a\n' }) });
-    const b = new InMemoryRuntime({ images: { [IMAGE]: {} }, behaviour: () => ({ durationMs: 15, stdout: 'on b\n' }) });
+    // The first five jobs hold until five run at once: both engines must be filled to their maxWorkers.
+    let releaseFirst: () => void = () => undefined;
+    const firstFive = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let made = 0;
+    const behaviour = (engine: string) => () => ({ durationMs: 5, stdout: `on ${engine}\n`, ...(made++ < 5 ? { until: firstFive } : {}) });
+    const a = new InMemoryRuntime({ images: { [IMAGE]: {} }, behaviour: behaviour('a') });
+    const b = new InMemoryRuntime({ images: { [IMAGE]: {} }, behaviour: behaviour('b') });
     const manager = new DockerSimManager({ image: IMAGE, dataDirectory, engines: [{ name: 'a', runtime: a, maxWorkers: 2 }, { name: 'b', runtime: b, maxWorkers: 3 }] });
     for (let i = 1; i <= 20; i++) manager.addSimJob({ name: `J${i}` });
     const started: Record<string, string> = {};
-    manager.on('job:started', ({ job, engine }) => (started[job.name] = engine));
+    manager.on('job:started', ({ job, engine }) => {
+      started[job.name] = engine;
+      if (Object.keys(started).length === 5) releaseFirst();
+    });
     const summary = await manager.startComputation();
 
     expect(summary.succeeded).toBe(20);

@@ -3,12 +3,14 @@
  * engine command line it runs, and the comment the orphan sweep reads back. The conformance suite runs the
  * backend itself against a real one-node cluster.
  */
+import { jest } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { batchScript, envFileText, runArgs, shellQuote } from '../../src/backends/slurm/batch-script.js';
-import { parseJobLine } from '../../src/backends/slurm/slurm-commands.js';
+import { parseJobLine, slurmCommands, type SlurmJobState } from '../../src/backends/slurm/slurm-commands.js';
+import { SlurmQueue } from '../../src/backends/slurm/slurm-queue.js';
 import { parseSlurmComment } from '../../src/backends/slurm/slurm-backend.js';
 import { DockerSimManager, LABELS, ValidationError } from '../../src/index.js';
 import { InMemoryRuntime } from '../../src/testing.js';
@@ -24,6 +26,35 @@ describe('scontrol show job -o', () => {
   test('the comment names the run and the driver process; anyone else\'s job is not ours', () => {
     expect(parseSlurmComment('dsim;run=abc;host=vm;pid=12;start=99;job=a')).toEqual({ runId: 'abc', labels: { [LABELS.ownerHost]: 'vm', [LABELS.ownerPid]: '12', [LABELS.ownerStart]: '99' } });
     expect(parseSlurmComment('nightly backup')).toBeUndefined();
+  });
+});
+
+describe('the queue watch', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  test('a job submitted while a listing was under way is not taken for gone by that listing', async () => {
+    const running = (id: string): SlurmJobState => ({ id, name: `dsim-r-1-${id}`, state: 'RUNNING', reason: 'None', exitCode: 0, comment: '', submitTime: '', startTime: '' });
+    let answerFirst: (jobs: Map<string, SlurmJobState>) => void = () => undefined;
+    const listings = jest.spyOn(slurmCommands, 'jobs')
+      .mockImplementationOnce(() => new Promise((resolve) => (answerFirst = resolve)))
+      .mockResolvedValue(new Map([['1', running('1')], ['2', running('2')]]));
+    const queue = new SlurmQueue(() => undefined);
+    const heard: Record<string, Array<string | undefined>> = { '1': [], '2': [] };
+    const until = async (condition: () => boolean): Promise<void> => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+    };
+    const stopOne = queue.watch('1', (state) => heard['1']?.push(state?.state));
+    // Job 2 is submitted while the first listing (which cannot know it) is under way.
+    await until(() => listings.mock.calls.length === 1);
+    const stopTwo = queue.watch('2', (state) => heard['2']?.push(state?.state));
+    try {
+      answerFirst(new Map([['1', running('1')]]));
+      await until(() => heard['2']?.length !== 0);
+    } finally {
+      stopOne();
+      stopTwo();
+    }
+    expect(heard).toEqual({ '1': ['RUNNING'], '2': ['RUNNING'] });
   });
 });
 

@@ -26,8 +26,10 @@ export interface InMemoryBehaviour {
   exitCode?: number;
   stdout?: string;
   stderr?: string;
-  /** How long the process runs. @default 0 */
+  /** How long the process runs (after `until` settles, when given). @default 0 */
   durationMs?: number;
+  /** The process runs until this settles: lets a test hold jobs running without guessing durations. */
+  until?: Promise<unknown>;
   isOomKilled?: boolean;
   /** The engine never answers the wait (the exit is only visible through inspect). */
   isWaitLost?: boolean;
@@ -37,6 +39,13 @@ export interface InMemoryBehaviour {
   files?: Record<string, string>;
   /** What `watchUsage` reports for the container (nothing when absent, as for a job shorter than a sample). */
   usage?: ResourceUsage;
+}
+
+/** Calls `end` once the behaviour's `until` has settled and its `durationMs` passed; `setTimer` keeps the timer to clear. */
+function afterBehaviour(behaviour: InMemoryBehaviour, setTimer: (timer: NodeJS.Timeout) => void, end: () => void): void {
+  const arm = (): void => setTimer(setTimeout(end, behaviour.durationMs ?? 0));
+  if (behaviour.until === undefined) arm();
+  else void behaviour.until.then(arm, arm);
 }
 
 /** Options of the in-memory runtime. */
@@ -293,7 +302,7 @@ export class InMemoryRuntime implements ContainerRuntime {
     emit('stderr', behaviour.stderr);
     // A pool worker (executionMode 'pool') runs until it is stopped; its execs follow the behaviour.
     if (container.spec.labels[WORKER_LABEL] !== undefined) return;
-    container.timer = setTimeout(() => this.exit(container, behaviour.exitCode ?? 0, behaviour.isOomKilled ?? false), behaviour.durationMs ?? 0);
+    afterBehaviour(behaviour, (timer) => (container.timer = timer), () => this.exit(container, behaviour.exitCode ?? 0, behaviour.isOomKilled ?? false));
   }
 
   /** Reports the behaviour's `usage` once the container has run. */
@@ -381,7 +390,7 @@ export class InMemoryRuntime implements ContainerRuntime {
     this.maxRunningExecs = Math.max(this.maxRunningExecs, this.runningExecs);
     if (behaviour.stdout) exec.stdout.write(behaviour.stdout);
     if (behaviour.stderr) exec.stderr.write(behaviour.stderr);
-    exec.timer = setTimeout(() => this.endExec(exec, behaviour.exitCode ?? 0), behaviour.durationMs ?? 0);
+    afterBehaviour(behaviour, (timer) => (exec.timer = timer), () => this.endExec(exec, behaviour.exitCode ?? 0));
     return { stdout: exec.stdout, stderr: exec.stderr, close: () => this.endExec(exec, null) };
   }
 

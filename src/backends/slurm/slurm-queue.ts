@@ -31,10 +31,15 @@ export class SlurmQueue {
   }
 
   private async poll(): Promise<void> {
+    // Only jobs watched before the listing was asked for are judged by it: a job submitted while scontrol ran
+    // is missing from its answer, yet not gone.
+    const watched = [...this.watchers.keys()];
     try {
       const jobs = await slurmCommands.jobs();
       this.failures = 0;
-      for (const [id, onState] of [...this.watchers]) {
+      for (const id of watched) {
+        const onState = this.watchers.get(id);
+        if (onState === undefined) continue;
         const state = jobs.get(id);
         const key = state === undefined ? 'gone' : `${state.state} ${state.reason}`;
         if (this.last.get(id) === key) continue;
