@@ -55,6 +55,12 @@ export type {
 } from './runtime/container-runtime.js';
 export { expandSweep, loadSweepFile, parseSweep, parameterRows, sweepManagerOptions, type LoadedSweep, type ParameterRow, type SweepContext } from './sweep/expand-sweep.js';
 export type { SweepSpec, ParameterValue } from './sweep/sweep-schema.js';
+export { toKubernetes, MAX_COMPLETIONS_PER_JOB } from './export/kubernetes-job.js';
+export { toArgoWorkflow } from './export/argo-workflow.js';
+export { toYaml } from './export/to-yaml.js';
+export type { ClusterOptions, Toleration } from './export/cluster-options.js';
+export type { ExportSource, ExportTarget } from './export/export-sweep.js';
+export type { KubernetesObject, ObjectMeta } from './export/kubernetes-object.js';
 export { writeReport, renderReportHtml, renderTraceCsv, type ReportFiles } from './report/write-report.js';
 export { startMonitor, type MonitorOptions, type MonitorHandle } from './monitor/monitor-server.js';
 export type { MonitorSnapshot, MonitorJob } from './monitor/monitor-state.js';

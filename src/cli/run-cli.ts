@@ -3,7 +3,6 @@ import { quote } from 'shell-quote';
 import { DockerSimManager } from '../manager/docker-sim-manager.js';
 import { DockerodeRuntime } from '../runtime/dockerode-runtime.js';
 import { LABELS } from '../runtime/labels.js';
-import { isDockerSimError, type DockerSimError } from '../errors/docker-sim-error.js';
 import { JobSourceError } from '../errors/job-source-error.js';
 import { loadSweepFile } from '../sweep/expand-sweep.js';
 import { writeReport } from '../report/write-report.js';
@@ -13,9 +12,10 @@ import { JSON_EVENT_NAMES, toJsonEvent } from './json-events.js';
 import { lineDisplay, terminalDisplay, type ProgressDisplay } from './progress-display.js';
 import { EXAMPLE_IMAGE, buildExampleImage, writeExampleFiles } from './example-image.js';
 import { startMonitor } from '../monitor/monitor-server.js';
+import { EXIT, reportError, type Out } from './cli-exit.js';
+import { exportCommand } from './export-command.js';
 
-/** The exit codes of `dsim`. */
-export const EXIT = { ok: 0, jobsFailed: 1, badInput: 2, engine: 3, cancelled: 130 } as const;
+export { EXIT } from './cli-exit.js';
 
 export const HELP = `dsim: run containerized simulation sweeps with docker-sim-manager
 
@@ -24,6 +24,9 @@ Usage:
   dsim ps [--json]                  list running jobs of docker-sim-manager on the engine
   dsim clean [--json]               remove containers whose driver process is gone
   dsim report <dataDirectory>       write <dataDirectory>/report.html and trace.csv from the run manifest
+  dsim export <sweep> --to kubernetes|argo [--output FILE] [--force]
+                                    the sweep as a Kubernetes Indexed Job or an Argo Workflow (YAML on stdout),
+                                    using the sweep's kubernetes: settings (see docs/kubernetes.md)
   dsim example-image [--tag T]      build the example simulation image (${EXAMPLE_IMAGE})
   dsim example-image --write DIR    write its Dockerfile and script into DIR, to build or adapt by hand
   dsim --help | --version
@@ -47,21 +50,6 @@ Exit codes:
   3    engine or registry problem: no engine, image missing or not pullable, credentials refused
   130  the run was cancelled (Ctrl-C, SIGTERM)
 `;
-
-type Out = { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream & { isTTY?: boolean } };
-
-function exitCodeOf(error: unknown): number {
-  if (!isDockerSimError(error)) return EXIT.engine;
-  return error.code === 'E_VALIDATION' || error.code === 'E_TEMPLATE' || error.code === 'E_JOB_SOURCE' ? EXIT.badInput : EXIT.engine;
-}
-
-function reportError(error: unknown, json: boolean, out: Out): number {
-  const code = exitCodeOf(error);
-  const message = (error as Error)?.message ?? String(error);
-  if (json) out.stdout.write(`${JSON.stringify({ event: 'error', time: new Date().toISOString(), code: (error as DockerSimError).code ?? 'E_UNKNOWN', message, exitCode: code })}\n`);
-  out.stderr.write(`dsim: ${isDockerSimError(error) ? `${error.name}: ` : ''}${message}\n`);
-  return code;
-}
 
 async function runCommand(args: string[], out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -281,6 +269,8 @@ export async function runCli(args: string[], out: Out = { stdout: process.stdout
         return await cleanCommand(rest, out);
       case 'report':
         return await reportCommand(rest, out);
+      case 'export':
+        return await exportCommand(rest, out);
       case 'example-image':
         return await exampleImageCommand(rest, out);
       case '--version':

@@ -1,5 +1,5 @@
 /** Env names whose values are treated as secrets wherever a job's output is quoted. */
-const SECRET_NAME = /pass|secret|token|key|credential|auth|cookie|session/i;
+export const SECRET_NAME = /pass|secret|token|key|credential|auth|cookie|session/i;
 
 /** The values of a job's env whose names look secret (at least 4 characters): masked as `***` when output is quoted. */
 export function secretValues(env: Readonly<Record<string, string>> | undefined): string[] {

@@ -53,6 +53,32 @@ export const sweepSchema = z.strictObject({
       engineCommand: z.array(z.string()).min(1).optional(),
     })
     .optional(),
+  /** Where `dsim export` puts the sweep on a cluster (see ClusterOptions); a local run does not read it. */
+  kubernetes: z
+    .strictObject({
+      volumeClaim: z.string().min(1),
+      name: z.string().min(1).optional(),
+      namespace: z.string().min(1).optional(),
+      serviceAccount: z.string().min(1).optional(),
+      imagePullSecrets: z.array(z.string().min(1)).optional(),
+      nodeSelector: z.record(z.string(), z.string()).optional(),
+      tolerations: z
+        .array(
+          z.strictObject({
+            key: z.string().optional(),
+            operator: z.enum(['Exists', 'Equal']).optional(),
+            value: z.string().optional(),
+            effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+            tolerationSeconds: z.number().int().optional(),
+          }),
+        )
+        .optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+      envFromSecrets: z.array(z.string().min(1)).optional(),
+      ttlSecondsAfterFinished: z.number().int().min(0).optional(),
+      shell: z.boolean().optional(),
+    })
+    .optional(),
   auth: z
     .union([
       z.enum(['docker-config', 'ghcr', 'dockerhub']),

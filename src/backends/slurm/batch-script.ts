@@ -1,9 +1,6 @@
 import type { ContainerSpec } from '../../runtime/container-runtime.js';
+import { shellQuote } from '../../util/shell-quote-word.js';
 
-/** Quotes one word for a POSIX shell. */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
 
 /** Where an attempt's files are, on the file system the nodes share. */
 export interface AttemptFiles {
