@@ -156,11 +156,12 @@ export function sh(command: string): Promise<string> {
 /**
  * Records the labels (and `image`, `name`) of every container the engine creates from now on, through a live
  * `docker events` child process (the engine keeps only its last 256 events, too few to ask afterwards).
- * `stop()` may be called more than once.
+ * `event` picks another container event instead: `exec_create` records one entry per exec (its container's
+ * labels, `execID`). `stop()` may be called more than once.
  */
-export function watchContainerCreates(): { stop(): Promise<Array<Record<string, string>>> } {
+export function watchContainerCreates(event = 'create'): { stop(): Promise<Array<Record<string, string>>> } {
   const since = (Date.now() / 1000).toFixed(3); // events between this instant and the subscription are replayed
-  const child = spawn('docker', ['events', '--since', since, '--filter', 'type=container', '--filter', 'event=create', '--format', '{{json .Actor.Attributes}}'], {
+  const child = spawn('docker', ['events', '--since', since, '--filter', 'type=container', '--filter', `event=${event}`, '--format', '{{json .Actor.Attributes}}'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';

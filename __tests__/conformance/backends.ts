@@ -214,6 +214,17 @@ let swarmInitializedHere = false;
  * Rootful Podman through its Docker-compatible socket (scripts/podman-service.sh starts the service; .ci/run
  * does). Without it the Podman scenarios are skipped on a developer's machine and fail under CI=true.
  */
+/** What the pool guarantees, with its resident runner or an exec per job, on Docker and on Podman. */
+const POOL_CAPABILITIES: Capabilities = {
+  settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
+  engineFault: TEMPLATE_THROUGH_A_FILE,
+  interrupt: 'kill-driver',
+  memoryLimits: true,
+  knowsOomKills: true,
+  measuresUsage: true,
+  checksUsers: true,
+};
+
 const PODMAN_BACKENDS: readonly Backend[] = [
   engine(
     'podman container',
@@ -230,21 +241,7 @@ const PODMAN_BACKENDS: readonly Backend[] = [
     {},
     PODMAN,
   ),
-  engine(
-    'podman pool',
-    { executionMode: 'pool' },
-    {
-      settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
-      engineFault: TEMPLATE_THROUGH_A_FILE,
-      interrupt: 'kill-driver',
-      memoryLimits: true,
-      knowsOomKills: true,
-      measuresUsage: true,
-      checksUsers: true,
-    },
-    {},
-    PODMAN,
-  ),
+  engine('podman pool', { executionMode: 'pool' }, POOL_CAPABILITIES, {}, PODMAN),
 ];
 
 /**
@@ -304,15 +301,9 @@ export const BACKENDS: readonly Backend[] = [
     measuresUsage: true,
     checksUsers: true,
   }),
-  engine('engine pool', { executionMode: 'pool' }, {
-    settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
-    engineFault: TEMPLATE_THROUGH_A_FILE,
-    interrupt: 'kill-driver',
-    memoryLimits: true,
-    knowsOomKills: true,
-    measuresUsage: true,
-    checksUsers: true,
-  }),
+  engine('engine pool', { executionMode: 'pool' }, POOL_CAPABILITIES),
+  // The pool without its resident runner: one exec per job, as with images or runtimes the runner cannot use.
+  engine('engine pool, an exec per job', { executionMode: 'pool', residentRunner: false }, POOL_CAPABILITIES),
   engine(
     'engine swarm',
     { backend: 'swarm' },

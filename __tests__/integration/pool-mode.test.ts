@@ -56,8 +56,8 @@ describeEngine("executionMode 'pool' against a real Docker engine", () => {
     expect(await workers()).toEqual([]);
   });
 
-  test('a job past its timeoutMs takes its worker with it; the next job gets a fresh worker', async () => {
-    const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir, executionMode: 'pool', defaults: { network: 'none' } });
+  test('an exec per job (residentRunner: false): a job past its timeoutMs takes its worker with it; the next job gets a fresh worker', async () => {
+    const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir, executionMode: 'pool', residentRunner: false, defaults: { network: 'none' } });
     manager.addSimJob({ name: 'hangs', command: ['echo started; sleep 60'], timeoutMs: 1000 });
     manager.addSimJob({ name: 'next', command: ['echo fine'] });
     const startedIn: Record<string, string> = {};

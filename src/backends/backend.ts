@@ -113,6 +113,8 @@ export interface BackendOptions {
   defaults: NormalizedSettings;
   recycleAfter: number | undefined;
   poolKeepAlive: readonly string[];
+  /** Pool mode: start jobs through a resident runner in each worker instead of one exec per job. */
+  residentRunner: boolean;
   /** Measure each attempt's CPU time and peak memory. */
   collectUsage: boolean;
 }

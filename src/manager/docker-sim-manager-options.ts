@@ -72,6 +72,13 @@ export interface DockerSimManagerOptions {
   /** Pool mode: the command that keeps a worker alive (run under tini). @default ['sleep', 'infinity'] */
   poolKeepAlive?: readonly string[];
   /**
+   * Pool mode: each worker runs a resident runner (a small /bin/sh script, one `docker exec` per worker) that
+   * starts each job as a child process, with no engine call per job. `false`: one `docker exec` per job. A worker
+   * whose runtime cannot attach an exec's stdin, and a job whose user differs from the runner's (the first job
+   * of the worker), run as an exec. @default true
+   */
+  residentRunner?: boolean;
+  /**
    * Several engines at once, instead of `docker`, `runtime` and `maxWorkers`: each job goes to an engine with a
    * free slot. The image must be the same (id or repo digest) on every engine.
    */
@@ -129,6 +136,7 @@ export interface NormalizedManagerOptions {
   executionMode: ExecutionMode;
   recycleAfter: number | undefined;
   poolKeepAlive: string[];
+  residentRunner: boolean;
   /** The engines, by name and capacity; one named 'default' when `engines` was not given. */
   engines: Array<{ name: string; maxWorkers: number }>;
   backend: Backend;
@@ -137,7 +145,7 @@ export interface NormalizedManagerOptions {
   collectUsage: boolean;
 }
 
-const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'engines', 'backend', 'slurm', 'collectUsage']);
+const KNOWN = new Set(['image', 'tag', 'maxWorkers', 'dataDirectory', 'mountPath', 'pullPolicy', 'docker', 'runtime', 'defaults', 'stopGracePeriodMs', 'pinDigest', 'auth', 'failFast', 'maxFailures', 'resume', 'handleSignals', 'executionMode', 'recycleAfter', 'poolKeepAlive', 'residentRunner', 'engines', 'backend', 'slurm', 'collectUsage']);
 const PULL_POLICIES: readonly PullPolicy[] = ['always', 'missing', 'never'];
 
 function fail(field: string, value: unknown, expectation: string, hint = ''): never {
@@ -236,6 +244,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
   });
   const { executionMode = 'container', recycleAfter, poolKeepAlive = ['sleep', 'infinity'] } = options;
   if (executionMode !== 'container' && executionMode !== 'pool') fail('executionMode', executionMode, "'container' or 'pool'");
+  if (options.residentRunner !== undefined && typeof options.residentRunner !== 'boolean') fail('residentRunner', options.residentRunner, 'true or false');
   if (recycleAfter !== undefined && (typeof recycleAfter !== 'number' || !Number.isInteger(recycleAfter) || recycleAfter < 1)) {
     fail('recycleAfter', recycleAfter, 'an integer >= 1 (jobs per worker)');
   }
@@ -264,6 +273,7 @@ export function normalizeManagerOptions(options: DockerSimManagerOptions): Norma
     executionMode,
     recycleAfter,
     poolKeepAlive: [...poolKeepAlive],
+    residentRunner: options.residentRunner ?? true,
     engines,
     backend,
     slurm,

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /** A bind mount of a host folder into a container. */
 export interface BindMount {
@@ -46,6 +46,8 @@ export interface ExecSpec {
   env: Record<string, string>;
   user?: string;
   workingDir?: string;
+  /** Attach the process's stdin: `startExec` then gives `ContainerOutput.stdin` to write it. */
+  stdin?: boolean;
 }
 
 /** The state of an exec. */
@@ -99,6 +101,8 @@ export type RegistryCredentials =
 export interface ContainerOutput {
   stdout: Readable;
   stderr: Readable;
+  /** The process's stdin, for an exec created with `stdin: true` (when the runtime can attach it). */
+  stdin?: Writable;
   close(): void;
 }
 

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import Docker from 'dockerode';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors/image-not-found-error.js';
 import { ImagePullError } from '../errors/image-pull-error.js';
 import { demuxStream } from './demux.js';
@@ -51,6 +51,7 @@ export class DockerodeRuntime implements ContainerRuntime {
   private featuresOf: Promise<EngineFeatures> | undefined;
   /** The kernel's OOM records, for a local engine (the kernel of this host is its kernel). */
   private readonly kernelOom: KernelOomRecords | undefined;
+  private readonly stdinExecs = new Set<string>(); // created with `stdin`, until they start
 
   constructor(connection?: DockerConnection) {
     if (connection === undefined && !process.env.DOCKER_HOST) {
@@ -533,11 +534,9 @@ export class DockerodeRuntime implements ContainerRuntime {
         Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
         ...(spec.user === undefined ? {} : { User: spec.user }),
         ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
-        AttachStdin: false,
-        AttachStdout: true,
-        AttachStderr: true,
-        Tty: false,
+        AttachStdin: spec.stdin ?? false, AttachStdout: true, AttachStderr: true, Tty: false,
       });
+      if (spec.stdin) this.stdinExecs.add(exec.id);
       return exec.id;
     } catch (error) {
       this.fail(`create a process in container ${containerId.slice(0, 12)}`, error);
@@ -545,16 +544,17 @@ export class DockerodeRuntime implements ContainerRuntime {
   }
 
   async startExec(execId: string): Promise<ContainerOutput> {
-    let raw: Readable;
+    let raw: Duplex;
+    const stdin = this.stdinExecs.delete(execId);
     try {
-      raw = (await this.docker.getExec(execId).start({ hijack: true, stdin: false, Detach: false, Tty: false })) as unknown as Readable;
+      raw = (await this.docker.getExec(execId).start({ hijack: true, stdin, Detach: false, Tty: false })) as unknown as Duplex;
     } catch (error) {
       // Docker runs an exec it cannot start and ends it with 126; Podman refuses to start it.
       await this.throwIfPodmanRefused(error);
       this.fail(`start process ${execId.slice(0, 12)}`, error);
     }
     const { stdout, stderr } = demuxStream(raw);
-    return { stdout, stderr, close: () => raw.destroy() };
+    return { stdout, stderr, ...(stdin ? { stdin: raw } : {}), close: () => raw.destroy() };
   }
 
   async inspectExec(execId: string): Promise<ExecState> {

@@ -9,7 +9,11 @@ import type { AttemptOutcome } from '../backend.js';
 import { underMount, writeHostTemplates } from '../host-templates.js';
 import { notStarted } from '../not-started-process.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
-import { POOL_DATA_MOUNT, jobCommand, type Worker, type WorkerPool } from './worker-pool.js';
+import type { ResidentRunner } from './resident-runner.js';
+import { POOL_DATA_MOUNT, jobCommand, runnerJobScript, type Worker, type WorkerPool } from './worker-pool.js';
+
+/** Failures that are the job's own end, which a runner's worker survives: its exit code, or a limit that stopped it. */
+const JOBS_OWN_ENDS = new Set(['E_JOB_EXIT', 'E_JOB_TIMEOUT', 'E_JOB_STALLED']);
 
 /** What one attempt in a warm worker needs. */
 export interface PoolAttemptOptions {
@@ -23,18 +27,25 @@ export interface PoolAttemptOptions {
   signal: AbortSignal;
   /** Measure the job's CPU time and peak memory from its worker's cgroup counters. */
   collectUsage: boolean;
+  /** Between SIGTERM and SIGKILL when a job in a resident runner is stopped. */
+  stopGracePeriodMs: number;
 }
 
 /**
  * One attempt as a process in its slot's worker: the mount path becomes a link to the job's folder, templates are
- * placed, the job's argv runs with its env, user and working directory. An exec cannot be signalled reliably, so
- * a job that must stop (timeout, stall, cancellation) takes its worker with it: the worker is removed and a
- * fresh one takes the slot. A worker that failed a job for any reason but the job's own exit is replaced too.
+ * placed, the job's argv runs with its env, user and working directory, started by the worker's resident runner
+ * (no engine call) or, without one, as an exec. A job in a runner that must stop (timeout, stall, cancellation)
+ * gets SIGTERM, then SIGKILL after the grace period, and the worker serves the next job. An exec cannot be
+ * signalled reliably, so a stopped exec takes its worker with it: the worker is removed and a fresh one takes the
+ * slot. A worker that failed a job for any reason but the job's own end (its runner died, the engine failed) is
+ * replaced too.
  */
 export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
   const { runtime, pool, job, signal } = options;
   const jobName = job.job.name;
   let worker: Worker | undefined;
+  let runner: ResidentRunner | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
   return {
     async launch(stage): Promise<LaunchedProcess> {
       stage('get a worker');
@@ -50,6 +61,8 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       if (signal.aborted) throw new JobCancelledError(jobName);
       stage('start the job in its worker');
       const folder = `${POOL_DATA_MOUNT}/${path.basename(job.outputDir)}`;
+      runner = await pool.runnerFor(current, options.exec.user);
+      if (runner) return inRunner(current, runner, folder);
       const execId = await runtime.createExec(current.id, { ...options.exec, cmd: jobCommand(folder, options.exec.cmd) });
       const meter = options.collectUsage ? await current.usage?.begin() : undefined;
       let output: ContainerOutput;
@@ -79,13 +92,37 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       return { isOomKilled: worker !== undefined && (await pool.wasOomKilled(worker)) };
     },
     stop() {
-      if (worker) pool.kill(worker).catch(() => undefined);
+      if (runner) {
+        const stopped = runner;
+        stopped.stop();
+        killTimer = setTimeout(() => stopped.kill(), options.stopGracePeriodMs);
+        killTimer.unref();
+      } else if (worker) {
+        pool.kill(worker).catch(() => undefined);
+      }
     },
     release(outcome: AttemptOutcome, isStopped: boolean) {
+      clearTimeout(killTimer);
       if (!worker) return;
-      // A worker that was killed, died, or could not be reached or prepared is not trusted with the next job.
-      const isSpent = isStopped || (outcome.status === 'failed' && outcome.error?.code !== 'E_JOB_EXIT');
+      // A worker that was killed, died, or could not be reached or prepared is not trusted with the next job;
+      // one whose runner stopped its job, killed what the job left and lives on is.
+      const code = outcome.status === 'failed' ? outcome.error?.code : undefined;
+      const isSpent = runner ? !runner.isAlive || (code !== undefined && !JOBS_OWN_ENDS.has(code)) : isStopped || (code !== undefined && code !== 'E_JOB_EXIT');
       pool.release(worker, isSpent);
     },
   };
+
+  /** Starts the job through the worker's runner: its output and end come back on the runner's streams. */
+  async function inRunner(current: Worker, resident: ResidentRunner, folder: string): Promise<LaunchedProcess> {
+    const meter = options.collectUsage ? await current.usage?.begin() : undefined;
+    const started = resident.run(runnerJobScript(folder, options.exec));
+    const ended = started.ended.then(
+      (exitCode): AttemptEnd =>
+        exitCode === null
+          ? { exitCode: null, lostReason: `The resident runner in worker ${current.id.slice(0, 12)} of job ${jobName} stopped while the job ran (the worker was killed, ran out of memory, or the engine went away); a fresh worker takes its place.` }
+          : { exitCode },
+    );
+    const output = { stdout: started.stdout, stderr: started.stderr, close: () => undefined };
+    return { id: current.id, output, ended, drainMs: Infinity, ...(meter ? { usage: { stop: () => meter.end() } } : {}) };
+  }
 }

@@ -93,6 +93,7 @@ export class PoolBackend implements Backend {
           slot: request.slot,
           signal: request.signal,
           collectUsage: this.options.collectUsage,
+          stopGracePeriodMs: this.options.stopGracePeriodMs,
         });
         return runAttempt(driver, attemptContext(request, runtime));
       },
@@ -129,6 +130,7 @@ export class PoolBackend implements Backend {
       dataDirectory: options.dataDirectory,
       mountPath: options.mountPath,
       recycleAfter: options.recycleAfter,
+      residentRunner: options.residentRunner,
       scheduleRemoval: (id) => removals.add(`Worker container ${id.slice(0, 12)}`, () => engine.runtime.remove(id)),
     });
   }

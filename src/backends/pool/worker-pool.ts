@@ -1,7 +1,9 @@
 import { ValidationError } from '../../errors/validation-error.js';
-import type { ContainerRuntime, ContainerSpec } from '../../runtime/container-runtime.js';
+import type { ContainerRuntime, ContainerSpec, ExecSpec } from '../../runtime/container-runtime.js';
+import { shellQuote } from '../../util/shell-quote-word.js';
 import { LABELS } from '../../runtime/labels.js';
 import { CgroupUsage } from './cgroup-usage.js';
+import { ResidentRunner } from './resident-runner.js';
 
 /** Where a worker sees the run's data directory; each job's mount path is a link into it. */
 export const POOL_DATA_MOUNT = '/.docker-sim-manager-data';
@@ -16,6 +18,8 @@ export interface Worker {
   oomKills: number | undefined;
   /** Its cgroup counters on this host, to measure each job's usage; undefined where they cannot be read. */
   usage: CgroupUsage | undefined;
+  /** Its resident runner, started at its first job (as that job's user); undefined in it: an exec per job. */
+  runner?: { user: string | undefined; started: Promise<ResidentRunner | undefined> };
 }
 
 export interface WorkerPoolOptions {
@@ -28,6 +32,8 @@ export interface WorkerPoolOptions {
   mountPath: string;
   /** Replace a worker after this many jobs. */
   recycleAfter: number | undefined;
+  /** Run jobs through a resident runner in each worker (else one exec per job). */
+  residentRunner: boolean;
   scheduleRemoval(id: string): void;
 }
 
@@ -59,6 +65,18 @@ function parseOomKills(output: string): number | undefined {
 
 /** Points the worker's link at the job folder ($1), then becomes the job's own argv (same pid, same signals). */
 const JOB_SCRIPT = `ln -sfn "$1" ${POOL_LINK} || { echo "docker-sim-manager: cannot point the mount path at $1" >&2; exit 125; }; shift; exec "$@"`;
+
+/**
+ * The script a resident runner runs for a job: what an exec of jobCommand would do (the link switch, then the
+ * job's argv), with the exec's working directory and env, which a runner's child does not get from the engine.
+ */
+export function runnerJobScript(folderInWorker: string, exec: ExecSpec): string {
+  const lines = [`ln -sfn ${shellQuote(folderInWorker)} ${POOL_LINK} || { echo "docker-sim-manager: cannot point the mount path at ${folderInWorker}" >&2; exit 125; }`];
+  if (exec.workingDir !== undefined) lines.push(`cd ${shellQuote(exec.workingDir)} || exit 126`);
+  for (const [key, value] of Object.entries(exec.env)) lines.push(`export ${key}=${shellQuote(value)}`);
+  lines.push(`exec ${exec.cmd.map(shellQuote).join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
 
 /** The exec argv of a job in a worker: the link switch, then exactly the argv a fresh container would run. */
 export function jobCommand(folderInWorker: string, argv: readonly string[]): string[] {
@@ -212,10 +230,27 @@ export class WorkerPool {
     worker.jobsRun += 1;
     const { recycleAfter } = this.options;
     if (!isSpent && (recycleAfter === undefined || worker.jobsRun < recycleAfter)) return;
+    void worker.runner?.started.then((runner) => runner?.close());
     this.options.scheduleRemoval(worker.id);
     const next = this.create(worker.slot);
     next.catch(() => undefined); // a failure surfaces at the next acquire
     this.workers.set(worker.slot, next);
+  }
+
+  /**
+   * The worker's resident runner for a job of `user`: started at the worker's first job, as that user. Undefined
+   * when runners are off, when the runtime cannot attach an exec's stdin, or for a job of another user than the
+   * runner's: that job runs as an exec.
+   */
+  async runnerFor(worker: Worker, user: string | undefined): Promise<ResidentRunner | undefined> {
+    if (!this.options.residentRunner) return undefined;
+    // A runner that could not start for one user (one the image lacks) is tried again for the next user.
+    if (worker.runner === undefined || (worker.runner.user !== user && (await worker.runner.started) === undefined)) {
+      worker.runner = { user, started: ResidentRunner.start(this.options.runtime, worker.id, user).catch(() => undefined) };
+    }
+    const { started } = worker.runner;
+    const runner = await started;
+    return runner !== undefined && runner.user === user && runner.isAlive ? runner : undefined;
   }
 
   /** Kills a worker at once (its job must stop now); the caller releases it as spent. */
@@ -227,6 +262,10 @@ export class WorkerPool {
   async close(): Promise<void> {
     const workers = await Promise.allSettled(this.workers.values());
     this.workers.clear();
-    for (const worker of workers) if (worker.status === 'fulfilled') this.options.scheduleRemoval(worker.value.id);
+    for (const worker of workers) {
+      if (worker.status !== 'fulfilled') continue;
+      void worker.value.runner?.started.then((runner) => runner?.close());
+      this.options.scheduleRemoval(worker.value.id);
+    }
   }
 }
