@@ -40,8 +40,9 @@ export interface ClusterOptions {
   /**
    * Whether the image has a POSIX `/bin/sh`. With a shell, a small script in each pod makes the job's
    * `job_<name>` folder and passes the job's own arguments and env. Without one, every job must have the same
-   * command and env, and folders are named by the Kubernetes completion index (`index_<i>`). Only the
-   * Kubernetes target uses it: Argo passes each job's values itself. @default true
+   * command and env, folders are named by the Kubernetes completion index (`index_<i>`), templates cannot go
+   * into the job folder and a retry does not set the earlier attempt aside. Argo passes each job's values
+   * itself and uses the shell only for its prepare step (retries, templates in the folder). @default true
    */
   shell?: boolean;
 }

@@ -74,8 +74,8 @@ export interface DockerSimManagerOptions {
   /**
    * Pool mode: each worker runs a resident runner (a small /bin/sh script, one `docker exec` per worker) that
    * starts each job as a child process, with no engine call per job. `false`: one `docker exec` per job. A worker
-   * whose runtime cannot attach an exec's stdin, and a job whose user differs from the runner's (the first job
-   * of the worker), run as an exec. @default true
+   * whose runtime cannot attach an exec's stdin, and a job whose user differs from the runner's (the jobs'
+   * default user), run as an exec. @default true
    */
   residentRunner?: boolean;
   /**

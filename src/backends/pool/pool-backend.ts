@@ -131,6 +131,8 @@ export class PoolBackend implements Backend {
       mountPath: options.mountPath,
       recycleAfter: options.recycleAfter,
       residentRunner: options.residentRunner,
+      // As prepareJob decides a job's user: the defaults', else (local engines) the caller's uid:gid.
+      runnerUser: shared.user ?? (engine.runtime.isLocal && process.getuid ? `${process.getuid()}:${process.getgid?.() ?? 0}` : undefined),
       scheduleRemoval: (id) => removals.add(`Worker container ${id.slice(0, 12)}`, () => engine.runtime.remove(id)),
     });
   }

@@ -18,7 +18,7 @@ export interface Worker {
   oomKills: number | undefined;
   /** Its cgroup counters on this host, to measure each job's usage; undefined where they cannot be read. */
   usage: CgroupUsage | undefined;
-  /** Its resident runner, started at its first job (as that job's user); undefined in it: an exec per job. */
+  /** Its resident runner, started with the worker as the jobs' default user (or at a job of another user); none: an exec per job. */
   runner?: { user: string | undefined; started: Promise<ResidentRunner | undefined> };
 }
 
@@ -34,6 +34,8 @@ export interface WorkerPoolOptions {
   recycleAfter: number | undefined;
   /** Run jobs through a resident runner in each worker (else one exec per job). */
   residentRunner: boolean;
+  /** The user jobs run as unless they name one: each worker's runner is started as it, with the worker. */
+  runnerUser: string | undefined;
   scheduleRemoval(id: string): void;
 }
 
@@ -134,7 +136,10 @@ export class WorkerPool {
       }
       const setupOutput = await this.check(id, spec);
       const state = await runtime.inspectContainer(id).catch(() => undefined);
-      return { id, slot, jobsRun: 0, oomKills: parseOomKills(setupOutput), usage: await CgroupUsage.of(state?.pid) };
+      const worker: Worker = { id, slot, jobsRun: 0, oomKills: parseOomKills(setupOutput), usage: await CgroupUsage.of(state?.pid) };
+      // The runner starts with the worker, so that it is ready when the first job comes.
+      if (this.options.residentRunner) worker.runner = this.startRunner(worker, this.options.runnerUser);
+      return worker;
     } catch (error) {
       this.options.scheduleRemoval(id);
       throw error;
@@ -245,12 +250,14 @@ export class WorkerPool {
   async runnerFor(worker: Worker, user: string | undefined): Promise<ResidentRunner | undefined> {
     if (!this.options.residentRunner) return undefined;
     // A runner that could not start for one user (one the image lacks) is tried again for the next user.
-    if (worker.runner === undefined || (worker.runner.user !== user && (await worker.runner.started) === undefined)) {
-      worker.runner = { user, started: ResidentRunner.start(this.options.runtime, worker.id, user).catch(() => undefined) };
-    }
+    if (worker.runner === undefined || (worker.runner.user !== user && (await worker.runner.started) === undefined)) worker.runner = this.startRunner(worker, user);
     const { started } = worker.runner;
     const runner = await started;
     return runner !== undefined && runner.user === user && runner.isAlive ? runner : undefined;
+  }
+
+  private startRunner(worker: Worker, user: string | undefined): NonNullable<Worker['runner']> {
+    return { user, started: ResidentRunner.start(this.options.runtime, worker.id, user).catch(() => undefined) };
   }
 
   /** Kills a worker at once (its job must stop now); the caller releases it as spent. */
