@@ -55,6 +55,20 @@ describeEngine('the resident runner of pool workers, on a real engine', () => {
     expect(await readFile(next?.logFile ?? '', 'utf8')).toBe('1\n');
   });
 
+  test('a job that floods its output: every byte in its log, in order, and the next job of the worker unaffected', async () => {
+    const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir, executionMode: 'pool', defaults: { network: 'none' } });
+    // 200,000 numbered lines (about 1.3 MB) on stdout, as fast as the shell writes them, then a last word on stderr.
+    manager.addSimJob({ name: 'flood', command: ['i=0; while [ $i -lt 200000 ]; do echo $i; i=$((i + 1)); done; echo last >&2'] });
+    manager.addSimJob({ name: 'after', command: ['echo after'] });
+    const summary = await manager.startComputation();
+    expect(summary.succeeded).toBe(2);
+    const lines = (await readFile(summary.results[0]?.stdoutFile ?? '', 'utf8')).split('\n');
+    expect(lines).toHaveLength(200_001);
+    expect(lines.slice(0, 200_000).every((line, i) => line === String(i))).toBe(true);
+    expect(await readFile(summary.results[0]?.stderrFile ?? '', 'utf8')).toBe('last\n');
+    expect(await readFile(summary.results[1]?.logFile ?? '', 'utf8')).toBe('after\n');
+  });
+
   test('children a job leaves behind are killed when it ends', async () => {
     const manager = new DockerSimManager({ image: SHELL_IMAGE, maxWorkers: 1, dataDirectory: data.dir, executionMode: 'pool', defaults: { network: 'none' } });
     manager.addSimJob({ name: 'leaves', command: ['(sleep 300 &) ; (sleep 301 &) ; echo done'] });

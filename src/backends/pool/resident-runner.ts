@@ -31,7 +31,7 @@ class MarkerSplitter {
   private pending: Buffer = Buffer.alloc(0);
   private job: { marker: Buffer; sink: PassThrough; onEnd: (code: string | null) => void } | undefined;
 
-  constructor(source: Readable) {
+  constructor(private readonly source: Readable) {
     source.on('data', (chunk: Buffer) => {
       // Between jobs nothing of a job's comes (its processes were killed before its marker): only the ping's answer.
       if (!this.job) return;
@@ -58,19 +58,31 @@ class MarkerSplitter {
       // Held back: only an end that could be the start of the marker (a job's "up\n" passes at once).
       const held = heldBack(this.pending, job.marker);
       if (held < this.pending.length) {
-        job.sink.write(this.pending.subarray(0, this.pending.length - held));
+        this.pass(job.sink, this.pending.subarray(0, this.pending.length - held));
         this.pending = this.pending.subarray(this.pending.length - held);
       }
       return;
     }
     const newline = this.pending.indexOf(10, at + job.marker.length);
     if (newline === -1) return;
-    if (at > 0) job.sink.write(this.pending.subarray(0, at));
+    if (at > 0) this.pass(job.sink, this.pending.subarray(0, at));
     const code = this.pending.subarray(at + job.marker.length, newline).toString();
     this.pending = this.pending.subarray(newline + 1);
     this.job = undefined;
     job.sink.end();
     job.onEnd(code);
+  }
+
+  /** Writes to a job's stream; the runner's output waits while the job's log is behind (as an exec's would). */
+  private pass(sink: PassThrough, data: Buffer): void {
+    if (sink.write(data) || this.source.isPaused()) return;
+    this.source.pause();
+    // 'finish' too: a stream ended right after this write may never say 'drain'.
+    const resume = (): void => {
+      sink.off('drain', resume).off('finish', resume);
+      this.source.resume();
+    };
+    sink.once('drain', resume).once('finish', resume);
   }
 
   private lose(): void {
