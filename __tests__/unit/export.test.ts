@@ -339,6 +339,13 @@ describe('dsim export', () => {
     expect(await readFile(path.join(dir, 'wf.yaml'), 'utf8')).toMatch(/kind: Job/);
   }, 60_000);
 
+  test('--output into a folder that does not exist: exit code 2, the folder named', async () => {
+    await writeFile(path.join(dir, 'sweep.yaml'), SWEEP);
+    const run = await dsim(['export', 'sweep.yaml', '--to', 'kubernetes', '-o', 'no-such-folder/out.yaml'], { cwd: dir });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/Cannot write no-such-folder\/out\.yaml \(ENOENT\): its folder does not exist/);
+  }, 30_000);
+
   test('bad input: exit code 2, the reason on stderr, nothing written', async () => {
     await writeFile(path.join(dir, 'no-claim.yaml'), SWEEP.replace(/kubernetes:\n {2}volumeClaim: sim-outputs\n/, ''));
     await writeFile(path.join(dir, 'pool.yaml'), `${SWEEP}executionMode: pool\n`);

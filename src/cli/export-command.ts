@@ -20,7 +20,12 @@ function defaultName(file: string): string {
 /** Writes `text` to `file` whole or not at all; an existing file is kept unless `force`. */
 async function writeOutput(file: string, text: string, force: boolean): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, text, { flag: 'wx', mode: 0o644 });
+  try {
+    await writeFile(temporary, text, { flag: 'wx', mode: 0o644 });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ValidationError('--output', file, `Cannot write ${file} (${code}): ${code === 'ENOENT' ? 'its folder does not exist; create it first' : (error as Error).message}.`, { cause: error });
+  }
   try {
     if (force) await rename(temporary, file);
     // A hard link is made only where no file is: what is there is never replaced unasked.
