@@ -1,14 +1,16 @@
 /**
  * backend 'slurm' on the one-node cluster (scripts/slurm-cluster.sh): what the conformance suite does not cover,
  * as a user would meet it: the Slurm job's name and comment, the queue time, a job Slurm holds pending and the
- * run cancelled, a partition that does not exist, and `dsim run` with a sweep file that names the cluster.
+ * run cancelled, a partition that does not exist, `dsim run` with a sweep file that names the cluster, and nodes
+ * that run containers with Podman.
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { slurmCommands } from '../../src/backends/slurm/slurm-commands.js';
 import { DockerSimManager, JobCancelledError, JobTimeoutError, ValidationError } from '../../src/index.js';
 import { dsim } from '../helpers/cli.js';
-import { MONTE_CARLO, SHELL_IMAGE, useEngineSuite } from '../helpers/engine.js';
+import { LABELS } from '../../src/index.js';
+import { MONTE_CARLO, PODMAN_SOCKET, SHELL_IMAGE, ensurePodmanImages, podman, requirePodman, useEngineSuite } from '../helpers/engine.js';
 import { describeSlurm, requireSlurm, slurmJobsOf } from '../helpers/slurm.js';
 
 describeSlurm("backend 'slurm' on a one-node cluster", () => {
@@ -80,5 +82,38 @@ describeSlurm("backend 'slurm' on a one-node cluster", () => {
     expect({ code: run.code, summary: run.stderr.trim().split('\n').at(-1) }).toEqual({ code: 0, summary: expect.stringMatching(/^4 succeeded, 0 failed/) });
     for (const seed of [1, 2, 3, 4]) expect(Number((await readFile(path.join(data.dir, 'mc', `job_mc-${seed}`, 'pi.txt'), 'utf8')).trim())).toBeCloseTo(3.14, 0);
     expect(await readFile(path.join(data.dir, 'mc', 'report.html'), 'utf8')).toContain('mc-4');
+  }, 180_000);
+
+  test("nodes that run containers with Podman (nodeEngine: 'podman'): the driver resolves the image on Podman, the batch scripts run podman; outputs, env, user and a failing exit come back as on Docker, nothing left", async () => {
+    await requirePodman();
+    await ensurePodmanImages();
+    const manager = new DockerSimManager({
+      image: SHELL_IMAGE,
+      docker: { socketPath: PODMAN_SOCKET },
+      dataDirectory: path.join(data.dir, 'podman-nodes'),
+      backend: 'slurm',
+      slurm: { nodeEngine: 'podman' },
+      maxWorkers: 2,
+      defaults: { env: { GREETING: 'hello from the node' } },
+    });
+    manager.addSimJobs([
+      // Podman sets `container=podman` in every container it runs; Docker sets nothing.
+      { name: 'writes', command: ['echo "$GREETING from ${container:-an engine that is not podman}" > /mnt/data/out.txt'] },
+      { name: 'who', user: '1234:1234', workingDir: '/tmp', command: ['id -u; id -g; pwd'] },
+      { name: 'fails', command: ['echo about to fail >&2; exit 3'] },
+    ]);
+    const summary = await manager.startComputation();
+    expect(summary.results.map((r) => [r.name, r.status, r.exitCode])).toEqual([
+      ['writes', 'succeeded', 0],
+      ['who', 'succeeded', 0],
+      ['fails', 'failed', 3],
+    ]);
+    const out = path.join(data.dir, 'podman-nodes');
+    expect(await readFile(path.join(out, 'job_writes', 'out.txt'), 'utf8')).toBe('hello from the node from podman\n');
+    expect(await readFile(path.join(out, 'job_who', 'log.txt'), 'utf8')).toBe('1234\n1234\n/tmp\n');
+    expect(await readFile(path.join(out, 'job_fails', 'log.txt'), 'utf8')).toBe('about to fail\n');
+    // The batch scripts removed their containers from Podman.
+    expect(await podman.listContainers({ all: true, filters: { label: [`${LABELS.run}=${summary.runId}`] } })).toEqual([]);
+    expect(await slurmJobsOf(process.pid)).toEqual([]);
   }, 180_000);
 });
