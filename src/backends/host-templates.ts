@@ -1,11 +1,7 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResolvedTemplate } from '../archive/pack-templates.js';
-
-/** Whether a template lands under the mount path, i.e. in the job folder on the host. */
-export function underMount(template: ResolvedTemplate, mountPath: string): boolean {
-  return template.target === mountPath || template.target.startsWith(`${mountPath}/`);
-}
+import { isUnderMountPath } from '../util/under-mount-path.js';
 
 /**
  * Writes the templates that target the mount path straight into the job folder on the host (for backends that
@@ -13,7 +9,7 @@ export function underMount(template: ResolvedTemplate, mountPath: string): boole
  */
 export async function writeHostTemplates(templates: readonly ResolvedTemplate[], mountPath: string, outputDir: string): Promise<void> {
   for (const template of templates) {
-    if (!underMount(template, mountPath)) continue;
+    if (!isUnderMountPath(template.target, mountPath)) continue;
     await writeTemplate(template, path.join(outputDir, path.posix.relative(mountPath, template.target)));
   }
 }

@@ -2,7 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ValidationError } from '../errors/validation-error.js';
 import { normalizeClusterOptions, type ClusterOptions, type NormalizedClusterOptions } from './cluster-options.js';
 import { chunkedConfigMaps, MAX_CONFIG_MAP_DATA } from './config-maps.js';
-import { isUnderMount, readExportSweep, type ExportJob, type ExportSource, type ExportSweep } from './export-sweep.js';
+import { readExportSweep, type ExportJob, type ExportSource, type ExportSweep } from './export-sweep.js';
 import { PREPARE_FOLDER } from './prepare-folder.js';
 import { shellQuote } from '../util/shell-quote-word.js';
 import { jobVariation, type JobVariation, type TemplateSlot } from './job-variation.js';
@@ -11,6 +11,7 @@ import { labelValue, literal } from './kubernetes-names.js';
 import { LABELS } from '../runtime/labels.js';
 import { CLAIM_VOLUME, MAIN_CONTAINER, clusterPodFields, containerSecurity, denyAllNetwork, envEntries, imagePullPolicy, objectMeta, podSecurity, resources, sweepLabels, tmpfsVolumes } from './pod-parts.js';
 import { relativeTarget, templateKey, templateVolumeName, templateVolumes, TEMPLATES_DIR } from './template-volumes.js';
+import { isUnderMountPath } from '../util/under-mount-path.js';
 
 /** Items written into the Workflow itself up to this size; beyond, they move into ConfigMaps (`withParam`). */
 export const MAX_INLINE_ITEMS_BYTES = 256 * 1024;
@@ -160,7 +161,7 @@ export async function toArgoWorkflow(source: ExportSource, options: ClusterOptio
   const variation = jobVariation(sweep);
   const fields = itemFields(sweep, variation);
   checkTemplateSlots(variation.templates);
-  const inFolder = variation.templates.filter((slot) => isUnderMount(slot.target as string, sweep.mountPath));
+  const inFolder = variation.templates.filter((slot) => isUnderMountPath(slot.target as string, sweep.mountPath));
   const mounts = templateMounts(variation.templates.filter((slot) => !inFolder.includes(slot)));
   const prepare = prepareStep(sweep, inFolder, cluster);
   const { pod } = sweep;

@@ -9,6 +9,7 @@ import type { ContainerSpec } from '../runtime/container-runtime.js';
 import { checkOutputDirIsFree, resolveTemplates } from './check-job-inputs.js';
 import { LABELS } from '../runtime/labels.js';
 import { ownerLabels } from '../runtime/owner.js';
+import { isUnderMountPath } from '../util/under-mount-path.js';
 
 /** A job made ready to run on an engine of one locality: settings merged, folders and container spec decided. */
 export interface PreparedJob {
@@ -48,7 +49,7 @@ const DEFAULT_MAX_OUTPUT_ENTRIES = 100_000;
 /** With a read-only root file system, files can only be put into mounts: templates must go under the mount path. */
 function checkReadOnlyTemplates(jobName: string, templates: readonly ResolvedTemplate[], mountPath: string): void {
   templates.forEach((template, index) => {
-    if (template.target === mountPath || template.target.startsWith(`${mountPath}/`)) return;
+    if (isUnderMountPath(template.target, mountPath)) return;
     throw new ValidationError(
       `jobs[${jobName}].templates[${index}].target`,
       template.target,

@@ -6,11 +6,12 @@ import type { PreparedJob } from '../../job/prepared-job.js';
 import type { ContainerOutput, ContainerRuntime, ExecSpec } from '../../runtime/container-runtime.js';
 import { ProcessNotStartedError } from '../../runtime/process-not-started-error.js';
 import type { AttemptOutcome } from '../backend.js';
-import { underMount, writeHostTemplates } from '../host-templates.js';
+import { writeHostTemplates } from '../host-templates.js';
 import { notStarted } from '../not-started-process.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
 import type { ResidentRunner } from './resident-runner.js';
 import { POOL_DATA_MOUNT, jobCommand, runnerJobScript, type Worker, type WorkerPool } from './worker-pool.js';
+import { isUnderMountPath } from '../../util/under-mount-path.js';
 
 /** Failures that are the job's own end, which a runner's worker survives: its exit code, or a limit that stopped it. */
 const JOBS_OWN_ENDS = new Set(['E_JOB_EXIT', 'E_JOB_TIMEOUT', 'E_JOB_STALLED']);
@@ -53,7 +54,7 @@ export function poolAttempt(options: PoolAttemptOptions): AttemptDriver {
       const current = worker;
       stage('place the templates');
       await writeHostTemplates(job.templates, options.mountPath, job.outputDir);
-      const inContainer = job.templates.filter((template) => !underMount(template, options.mountPath));
+      const inContainer = job.templates.filter((template) => !isUnderMountPath(template.target, options.mountPath));
       if (inContainer.length > 0) {
         stage('copy templates into the worker');
         await runtime.putArchive(current.id, '/', packTemplates(inContainer, job.owner));

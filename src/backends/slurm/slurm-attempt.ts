@@ -3,12 +3,13 @@ import path from 'node:path';
 import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
 import type { AttemptOutcome } from '../backend.js';
-import { underMount, writeHostTemplates, writeTemplate } from '../host-templates.js';
+import { writeHostTemplates, writeTemplate } from '../host-templates.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
 import { batchScript, envFileText, runArgs, type AttemptFiles } from './batch-script.js';
 import { slurmCommands, type SlurmJobState } from './slurm-commands.js';
 import { isFinal, type SlurmQueue } from './slurm-queue.js';
 import { followFile } from './follow-file.js';
+import { isUnderMountPath } from '../../util/under-mount-path.js';
 
 /** What one attempt as a Slurm job needs. */
 export interface SlurmAttemptOptions {
@@ -92,7 +93,7 @@ export function slurmAttempt(options: SlurmAttemptOptions): AttemptDriver {
       await mkdir(options.stagingDir, { recursive: true });
       await writeHostTemplates(job.templates, options.mountPath, job.outputDir);
       // Templates outside the mount path are bind-mounted read-only from a staged copy.
-      const outside = job.templates.filter((template) => !underMount(template, options.mountPath));
+      const outside = job.templates.filter((template) => !isUnderMountPath(template.target, options.mountPath));
       const rootCopy = path.join(options.stagingDir, 'templates');
       const extraBinds = outside.map((template, index) => ({ hostPath: path.join(rootCopy, String(index), path.posix.basename(template.target)), containerPath: template.target }));
       for (const [index, template] of outside.entries()) await writeTemplate(template, extraBinds[index]?.hostPath as string);

@@ -3,9 +3,10 @@ import { JobCancelledError } from '../../errors/job-cancelled-error.js';
 import type { PreparedJob } from '../../job/prepared-job.js';
 import type { ContainerRuntime, ServiceSpec, SwarmOperations, TaskState } from '../../runtime/container-runtime.js';
 import type { AttemptOutcome } from '../backend.js';
-import { underMount, writeHostTemplates } from '../host-templates.js';
+import { writeHostTemplates } from '../host-templates.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
 import { configFiles } from './config-files.js';
+import { isUnderMountPath } from '../../util/under-mount-path.js';
 
 /** What one attempt as a swarm service needs. */
 export interface SwarmAttemptOptions {
@@ -58,7 +59,7 @@ export function swarmAttempt(options: SwarmAttemptOptions): AttemptDriver {
       stage('write the templates');
       await writeHostTemplates(job.templates, options.mountPath, job.outputDir);
       const configs: ServiceSpec['configs'] = [];
-      for (const template of job.templates.filter((t) => !underMount(t, options.mountPath))) {
+      for (const template of job.templates.filter((t) => !isUnderMountPath(t.target, options.mountPath))) {
         for (const file of await configFiles(template)) {
           stage('create the configs');
           const configName = `${options.service.name}-c${configs.length + 1}`;

@@ -4,13 +4,13 @@ import type { ContainerRuntime, ContainerSummary, SwarmOperations } from '../../
 import { LABELS } from '../../runtime/labels.js';
 import { isOwnerGone } from '../../runtime/owner.js';
 import type { AttemptOutcome, AttemptRequest, Backend, BackendOptions, BackendRun, OpenRunOptions, RunEngine } from '../backend.js';
-import { underMount } from '../host-templates.js';
 import { reapOrphanContainers, removeRunContainers } from '../reap-orphans.js';
 import { RemovalQueue } from '../removal-queue.js';
 import { attemptContext, runAttempt } from '../run-attempt.js';
 import { SWARM_CONFIG_MAX_BYTES, configFiles } from './config-files.js';
 import { attemptName } from '../attempt-name.js';
 import { swarmAttempt } from './swarm-attempt.js';
+import { isUnderMountPath } from '../../util/under-mount-path.js';
 
 /** How long a task may take to start when the job sets no shorter `timeoutMs`. */
 const TASK_START_LIMIT_MS = 10 * 60_000;
@@ -72,7 +72,7 @@ export class SwarmBackend implements Backend {
       );
     }
     for (const [index, template] of job.templates.entries()) {
-      if (underMount(template, mountPath)) continue;
+      if (isUnderMountPath(template.target, mountPath)) continue;
       for (const file of await configFiles(template)) {
         if (file.size <= SWARM_CONFIG_MAX_BYTES) continue;
         throw new ValidationError(
