@@ -75,7 +75,7 @@ export const MAX_TEMPLATE_BYTES = 900 * 1024;
 const POD_KEYS = ['workingDir', 'user', 'labels', 'nanoCpus', 'memoryBytes', 'gpus', 'network', 'timeoutMs', 'retries', 'retryOn', 'backoff', 'readOnlyRootfs', 'capDrop', 'capAdd', 'noNewPrivileges', 'tmpfs', 'init', 'security'] as const;
 
 /** The sweep-file (and library) name of a normalized setting, for messages. */
-const SETTING_NAMES: Partial<Record<string, string>> = { nanoCpus: 'cpus', memoryBytes: 'memory', timeoutMs: 'timeout', cpus: 'cpus', memory: 'memory' };
+const SETTING_NAMES: Partial<Record<string, string>> = { nanoCpus: 'cpus', memoryBytes: 'memory', timeoutMs: 'timeout' };
 
 function refuse(job: string, setting: string, value: unknown, target: ExportTarget, why: string): never {
   throw new ValidationError(`jobs[${job}].${setting}`, value, `Job ${job} sets \`${setting}\`, which ${TARGET_NAMES[target]} cannot express: ${why}`);
@@ -210,7 +210,3 @@ export async function readExportSweep(source: ExportSource, target: ExportTarget
   };
 }
 
-/** Whether a template is written into the job's folder (under the mount path) rather than mounted on its own. */
-export function isUnderMount(target: string, mountPath: string): boolean {
-  return target.startsWith(`${mountPath}/`) && path.posix.relative(mountPath, target) !== '';
-}

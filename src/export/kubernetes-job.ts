@@ -2,13 +2,14 @@ import { ValidationError } from '../errors/validation-error.js';
 import { shellQuote } from '../util/shell-quote-word.js';
 import { normalizeClusterOptions, type ClusterOptions, type NormalizedClusterOptions } from './cluster-options.js';
 import { chunkedConfigMaps } from './config-maps.js';
-import { isUnderMount, readExportSweep, type ExportJob, type ExportSource, type ExportSweep } from './export-sweep.js';
+import { readExportSweep, type ExportJob, type ExportSource, type ExportSweep } from './export-sweep.js';
 import { jobVariation, type JobVariation, type TemplateSlot } from './job-variation.js';
 import type { KubernetesObject } from './kubernetes-object.js';
 import { literal } from './kubernetes-names.js';
 import { CLAIM_VOLUME, MAIN_CONTAINER, clusterPodFields, containerSecurity, denyAllNetwork, envEntries, imagePullPolicy, objectMeta, podSecurity, processFields, resources, sweepLabels, tmpfsVolumes } from './pod-parts.js';
 import { PREPARE_FOLDER } from './prepare-folder.js';
 import { relativeTarget, templateKey, templateVolumeName, templateVolumes, TEMPLATES_DIR } from './template-volumes.js';
+import { isUnderMountPath } from '../util/under-mount-path.js';
 
 /**
  * The most completions one Indexed Job gets: the API server caps `maxFailedIndexes` (and, above it, parallelism)
@@ -47,7 +48,7 @@ prepare
 /** The file of one index: its job's folder, the templates to write there, and (when jobs differ) its process. */
 function indexFile(job: ExportJob, position: number, sweep: ExportSweep, variation: JobVariation): string {
   const puts = variation.templates
-    .filter((slot) => isUnderMount(job.templates[slot.k]?.target ?? '', sweep.mountPath))
+    .filter((slot) => isUnderMountPath(job.templates[slot.k]?.target ?? '', sweep.mountPath))
     .map((slot) => {
       const template = job.templates[slot.k] as ExportJob['templates'][number];
       return `put ${slot.k} ${templateKey(slot, position)} ${shellQuote(relativeTarget(template.target, sweep.mountPath))} ${template.mode.toString(8)}`;
@@ -85,9 +86,9 @@ function checkProcess(sweep: ExportSweep, variation: JobVariation, cluster: Norm
 
 /** Templates mounted on their own, outside the job folder: the same target for every job. */
 function mountedTemplates(sweep: ExportSweep, variation: JobVariation, cluster: NormalizedClusterOptions): TemplateSlot[] {
-  const mounted = variation.templates.filter((slot) => !cluster.shell || !isUnderMount(sweep.jobs[0]?.templates[slot.k]?.target ?? '', sweep.mountPath));
+  const mounted = variation.templates.filter((slot) => !cluster.shell || !isUnderMountPath(sweep.jobs[0]?.templates[slot.k]?.target ?? '', sweep.mountPath));
   for (const slot of mounted) {
-    const target = sweep.jobs.map((job) => job.templates[slot.k]?.target ?? '').find((t) => isUnderMount(t, sweep.mountPath));
+    const target = sweep.jobs.map((job) => job.templates[slot.k]?.target ?? '').find((t) => isUnderMountPath(t, sweep.mountPath));
     if (target !== undefined) {
       throw new ValidationError(
         `templates[${slot.k}].target`,
@@ -131,13 +132,32 @@ function checkBackoff(sweep: ExportSweep): void {
   }
 }
 
+/** What every part of a sweep shares, worked out (and checked) once before any object is built. */
+interface SweepPlan {
+  sweep: ExportSweep;
+  variation: JobVariation;
+  cluster: NormalizedClusterOptions;
+  /** The templates the main container mounts on their own (not written into the job folder). */
+  mounted: TemplateSlot[];
+  failurePolicy: Record<string, unknown> | undefined;
+}
+
+/** One part of a sweep: its jobs, its Job's name and parallelism, and the prefix of its folders without the shell. */
+interface SweepPart {
+  jobs: readonly ExportJob[];
+  name: string;
+  parallelism: number;
+  folderPrefix: string;
+}
+
 /** One Indexed Job, its ConfigMaps of per-index files and templates, for the jobs of one part of the sweep. */
-function indexedJob(sweep: ExportSweep, jobs: readonly ExportJob[], name: string, parallelism: number, variation: JobVariation, cluster: NormalizedClusterOptions, folderPrefix: string): KubernetesObject[] {
+function indexedJob(plan: SweepPlan, part: SweepPart): KubernetesObject[] {
+  const { sweep, variation, cluster, mounted, failurePolicy } = plan;
+  const { jobs, name, parallelism, folderPrefix } = part;
   const metadata = objectMeta(sweep, cluster, name);
   const labels = sweepLabels(sweep, cluster);
   const { pod } = sweep;
   const templates = templateVolumes(name, variation.templates, jobs, metadata);
-  const mounted = mountedTemplates(sweep, variation, cluster);
   const isScripted = cluster.shell;
   const needsRun = variation.isProcessVaried || variation.variedEnv.length > 0;
   const indexFiles = isScripted ? chunkedConfigMaps(`${name}-jobs`, jobs.map((job, i) => [`${i}.sh`, indexFile(job, i, sweep, variation)] as const), metadata) : [];
@@ -185,7 +205,6 @@ function indexedJob(sweep: ExportSweep, jobs: readonly ExportJob[], name: string
     ...tmpfs.volumes,
   ];
   const maxFailedIndexes = sweep.failFast ? 0 : sweep.maxFailures === undefined ? undefined : Math.min(sweep.maxFailures - 1, jobs.length);
-  const failurePolicy = podFailurePolicy(sweep);
   const job: KubernetesObject = {
     apiVersion: 'batch/v1',
     kind: 'Job',
@@ -236,10 +255,10 @@ export async function toKubernetes(source: ExportSource, options: ClusterOptions
   const cluster = normalizeClusterOptions(options);
   const sweep = await readExportSweep(source, 'kubernetes');
   checkBackoff(sweep);
-  podFailurePolicy(sweep);
+  const failurePolicy = podFailurePolicy(sweep);
   const variation = jobVariation(sweep);
   checkProcess(sweep, variation, cluster);
-  mountedTemplates(sweep, variation, cluster);
+  const plan: SweepPlan = { sweep, variation, cluster, mounted: mountedTemplates(sweep, variation, cluster), failurePolicy };
   const parts = Math.ceil(sweep.jobs.length / MAX_COMPLETIONS_PER_JOB);
   const objects: KubernetesObject[] = [...denyAllNetwork(sweep, cluster)];
   for (let p = 0; p < parts; p++) {
@@ -247,7 +266,7 @@ export async function toKubernetes(source: ExportSource, options: ClusterOptions
     const name = parts === 1 ? cluster.name : `${cluster.name}-p${p}`;
     const parallelism = Math.min(jobs.length, Math.max(1, Math.floor(sweep.maxWorkers / parts)));
     // Without the shell, folders are named by index: the parts of a big sweep keep theirs apart.
-    objects.push(...indexedJob(sweep, jobs, name, parallelism, variation, cluster, parts === 1 ? '' : `p${p}_`));
+    objects.push(...indexedJob(plan, { jobs, name, parallelism, folderPrefix: parts === 1 ? '' : `p${p}_` }));
   }
   return objects;
 }
