@@ -249,10 +249,12 @@ export class WorkerPool {
    */
   async runnerFor(worker: Worker, user: string | undefined): Promise<ResidentRunner | undefined> {
     if (!this.options.residentRunner) return undefined;
+    let runner = await worker.runner?.started;
     // A runner that could not start for one user (one the image lacks) is tried again for the next user.
-    if (worker.runner === undefined || (worker.runner.user !== user && (await worker.runner.started) === undefined)) worker.runner = this.startRunner(worker, user);
-    const { started } = worker.runner;
-    const runner = await started;
+    if (worker.runner === undefined || (runner === undefined && worker.runner.user !== user)) {
+      worker.runner = this.startRunner(worker, user);
+      runner = await worker.runner.started;
+    }
     return runner !== undefined && runner.user === user && runner.isAlive ? runner : undefined;
   }
 
