@@ -5,7 +5,8 @@
 #   bash scripts/podman-service.sh status   exit 0 when the service answers
 #
 # The socket is /run/podman/podman.sock (DSIM_PODMAN_SOCKET to change it). The tests load their fixture images
-# from the Docker engine into Podman themselves (docker save | podman load).
+# from the Docker engine into Podman themselves (docker save | podman load). The registry tests' plain-HTTP
+# registry on 127.0.0.1 is marked insecure in /etc/containers/registries.conf.d/ (a running service reloads it).
 set -euo pipefail
 
 socket=${DSIM_PODMAN_SOCKET:-/run/podman/podman.sock}
@@ -19,7 +20,47 @@ if [ "${1:-start}" = "status" ]; then
   exit $?
 fi
 
+# Docker talks plain HTTP to a registry on 127.0.0.0/8 without being told; Podman talks HTTPS to every registry
+# that registries.conf does not mark `insecure` ("http: server gave HTTP response to HTTPS client"). The registry
+# tests run a plain-HTTP registry on 127.0.0.1 and a free port, so mark 127.0.0.1 insecure for Podman: an entry
+# without a port matches every port of that host (containers/image matches the location as a prefix up to a `:`).
+# The service reads registries.conf once; a running one reloads it on SIGHUP.
+registry_conf=/etc/containers/registries.conf.d/50-dsim-test-registry.conf
+registry_entry=$'# docker-sim-manager tests (scripts/podman-service.sh): the test registry on 127.0.0.1 speaks plain HTTP.\n[[registry]]\nlocation = "127.0.0.1"\ninsecure = true'
+registry_conf_changed=false
+if [ "$(cat "$registry_conf" 2>/dev/null)" != "$registry_entry" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "podman-service: $registry_conf is missing; run as root, or the registry tests on Podman fail with \"server gave HTTP response to HTTPS client\"" >&2
+  else
+    mkdir -p "$(dirname "$registry_conf")"
+    printf '%s\n' "$registry_entry" >"$registry_conf"
+    registry_conf_changed=true
+    echo "podman-service: 127.0.0.1 marked as an insecure (plain HTTP) registry in $registry_conf"
+  fi
+fi
+
+# Whether the service's registries (its own view of registries.conf) mark 127.0.0.1 insecure.
+service_knows_registry() {
+  curl -fsS --unix-socket "$socket" http://podman/v4.0.0/libpod/info 2>/dev/null | tr -d ' \n' | grep -q '"127.0.0.1":{[^}]*"Insecure":true'
+}
+
 if service_answers; then
+  if $registry_conf_changed || ! service_knows_registry; then
+    pid=$(ss -xlpnH src "$socket" 2>/dev/null | grep -o 'pid=[0-9]*' | head -n 1 | cut -d= -f2)
+    if [ -n "$pid" ]; then
+      kill -HUP "$pid"
+      for _ in $(seq 1 "$wait_seconds"); do
+        service_knows_registry && break
+        sleep 1
+      done
+    fi
+    if service_knows_registry; then
+      echo "podman-service: the service at $socket reloaded registries.conf"
+    else
+      echo "podman-service: the service at $socket does not see $registry_conf; restart it" >&2
+      exit 1
+    fi
+  fi
   echo "podman-service: a service already answers at $socket"
   exit 0
 fi

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -13,14 +13,21 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `dsim <args>` in its own process from `cwd` (the sources through tsx, as the built bin would run). */
-export function dsim(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onStderr?: (text: string) => void }): Promise<CliRun> {
+/**
+ * Runs `dsim <args>` in its own process from `cwd` (the sources through tsx, as the built bin would run).
+ * `onStderr` gets all of stderr so far at each chunk; `onSpawn` the process, to signal it as a user would.
+ */
+export function dsim(
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; onStderr?: (text: string) => void; onSpawn?: (child: ChildProcess) => void },
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', TSX, DSIM, ...args], {
       cwd: options.cwd,
       env: { ...process.env, NODE_OPTIONS: '', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    options.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -98,12 +98,12 @@ export function ensureTestImages(): Promise<void> {
 }
 
 /**
- * Containers of this package on the engine, running or not, made by this test process (or, with
- * `anyOwner`, by any process: for tests that drive child processes).
+ * Containers of this package on the engine (`engine`: the Docker engine by default), running or not, made by this
+ * test process (or, with `anyOwner`, by any process: for tests that drive child processes).
  */
-export async function packageContainers(options: { anyOwner?: boolean } = {}): Promise<Docker.ContainerInfo[]> {
+export async function packageContainers(options: { anyOwner?: boolean; engine?: Docker } = {}): Promise<Docker.ContainerInfo[]> {
   const label = options.anyOwner ? [LABELS.run] : [LABELS.run, `${LABELS.ownerPid}=${process.pid}`];
-  return docker.listContainers({ all: true, filters: { label } });
+  return (options.engine ?? docker).listContainers({ all: true, filters: { label } });
 }
 
 /** A fresh temporary folder, removed by `cleanup()`. */
@@ -112,10 +112,10 @@ export async function tempDir(prefix = 'dsim-test-'): Promise<{ dir: string; cle
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Removes whatever a failed test may have left behind. */
-export async function removePackageContainers(): Promise<void> {
-  for (const info of await packageContainers()) {
-    await docker.getContainer(info.Id).remove({ force: true, v: true }).catch(() => undefined);
+/** Removes whatever a failed test may have left behind (on `engine`: the Docker engine by default). */
+export async function removePackageContainers(engine: Docker = docker): Promise<void> {
+  for (const info of await packageContainers({ engine })) {
+    await engine.getContainer(info.Id).remove({ force: true, v: true }).catch(() => undefined);
   }
 }
 
@@ -148,13 +148,21 @@ export function sampleRunning(intervalMs = 20): { stop(): Promise<number> } {
 /**
  * Registers the hooks every engine suite needs: the engine must answer and the fixture images exist; each test
  * gets a fresh temporary data directory (`data.dir`), removed afterwards. With `expectNoLeftovers`, each test
- * also fails when a container of this process is left behind.
+ * also fails when a container of this process is left behind. `engine: 'podman'` does all of it on rootful
+ * Podman (whose fixture images are copied from the Docker engine).
  */
-export function useEngineSuite(options: { expectNoLeftovers?: boolean } = {}): { readonly dir: string } {
+export function useEngineSuite(options: { expectNoLeftovers?: boolean; engine?: 'docker' | 'podman' } = {}): { readonly dir: string } {
+  const isPodman = options.engine === 'podman';
+  const engine = isPodman ? podman : docker;
   let current: Awaited<ReturnType<typeof tempDir>> | undefined;
   beforeAll(async () => {
-    await requireEngine();
-    await ensureTestImages();
+    if (isPodman) {
+      await requirePodman();
+      await ensurePodmanImages();
+    } else {
+      await requireEngine();
+      await ensureTestImages();
+    }
   });
   beforeEach(async () => {
     current = await tempDir();
@@ -162,9 +170,9 @@ export function useEngineSuite(options: { expectNoLeftovers?: boolean } = {}): {
   afterEach(async () => {
     await Promise.all([...liveSamplers].map((sampler) => sampler.stop().catch(() => 0)));
     try {
-      if (options.expectNoLeftovers) expect(await packageContainers()).toEqual([]);
+      if (options.expectNoLeftovers) expect(await packageContainers({ engine })).toEqual([]);
     } finally {
-      await removePackageContainers();
+      await removePackageContainers(engine);
       await current?.cleanup();
     }
   });

@@ -1,14 +1,18 @@
 /**
  * Podman's differences from the Docker API, handled in the runtime layer: archives put at a path are split at
  * the container's mounts, archives Podman makes of a mount's root get Docker's entry names, and the start
- * refusals that are the job's own fault are told from engine failures. The conformance suite runs the same
- * behaviour against a real Podman; these pin the translations themselves on real tar streams.
+ * refusals that are the job's own fault are told from engine failures, as are a plain-HTTP registry's answers to
+ * Podman's login and pulls. The conformance suite and podman-engine.test.ts run the same behaviour against a real
+ * Podman; these pin the translations themselves on real tar streams and Podman 4.3's own messages.
  */
 import { Readable } from 'node:stream';
 import tarStream from 'tar-stream';
 import { packTemplates } from '../../src/archive/pack-templates.js';
 import { dockerArchiveNames, splitArchiveByMounts } from '../../src/runtime/podman-archives.js';
 import { podmanStartRefusal } from '../../src/runtime/podman-start-refusal.js';
+import { loginVerdict } from '../../src/runtime/login-verdict.js';
+import { pullFailure } from '../../src/runtime/pull-failure.js';
+import { ImagePullError, RegistryAuthError } from '../../src/index.js';
 
 interface Entry {
   name: string;
@@ -106,5 +110,37 @@ describe('a process Podman refuses to start is the job\'s fault only when the re
     'runc: runc create failed: unable to start container process: error during container init: error setting rlimit type 7: operation not permitted: OCI runtime error',
   ])('%s → an engine failure', (message) => {
     expect(podmanStartRefusal(message)).toBeUndefined();
+  });
+});
+
+describe('a plain-HTTP registry: Podman\'s login has no verdict, its pull has one', () => {
+  const https = 'login attempt to 127.0.0.1:44013 failed with status: pinging container registry 127.0.0.1:44013: Get "https://127.0.0.1:44013/v2/": http: server gave HTTP response to HTTPS client';
+
+  test('the login could not ask (HTTPS only): no verdict on Podman, an engine failure on Docker, never a refusal for the port\'s digits', () => {
+    expect(loginVerdict(500, https, true)).toBe('no-verdict');
+    expect(loginVerdict(500, https, false)).toBeUndefined();
+    expect(loginVerdict(500, 'login attempt to 127.0.0.1:44013 failed with status: 401 Unauthorized', true)).toBe('refused');
+    expect(loginVerdict(500, 'login attempt to http://127.0.0.1:40301/v2/ failed with status: 403 Forbidden', false)).toBe('refused');
+    expect(loginVerdict(401, 'unauthorized: incorrect username or password', false)).toBe('refused');
+    expect(loginVerdict(500, 'login attempt to 127.0.0.1:44013 failed with status: dial tcp 127.0.0.1:44013: connect: connection refused', false)).toBeUndefined();
+  });
+
+  test("Podman's pull refusing the credentials is a RegistryAuthError; a missing repository or any failure on Docker an ImagePullError", () => {
+    const credentials = { username: 'u', password: 'p', serveraddress: '127.0.0.1:44013' };
+    const refused = 'initializing source docker://127.0.0.1:44013/dsim/mc:1: reading manifest 1 in 127.0.0.1:44013/dsim/mc: unauthorized: authentication required';
+    const auth = pullFailure('127.0.0.1:44013/dsim/mc:1', refused, { isPodman: true, credentials });
+    expect(auth).toBeInstanceOf(RegistryAuthError);
+    expect(auth).toMatchObject({ registry: '127.0.0.1:44013' });
+    expect(pullFailure('127.0.0.1:44013/dsim/mc:1', refused, { isPodman: false, credentials })).toBeInstanceOf(ImagePullError);
+    const missing = 'initializing source docker://127.0.0.1:44013/dsim/none:1: reading manifest 1 in 127.0.0.1:44013/dsim/none: manifest unknown: manifest unknown';
+    expect(pullFailure('127.0.0.1:44013/dsim/none:1', missing, { isPodman: true, credentials })).toBeInstanceOf(ImagePullError);
+  });
+
+  test('a plain-HTTP registry Podman was not told about: the message names the registries.conf entry it needs', () => {
+    const failure = 'initializing source docker://127.0.0.2:5000/dsim/mc:1: pinging container registry 127.0.0.2:5000: Get "https://127.0.0.2:5000/v2/": http: server gave HTTP response to HTTPS client';
+    const error = pullFailure('127.0.0.2:5000/dsim/mc:1', failure, { isPodman: true });
+    expect(error).toBeInstanceOf(ImagePullError);
+    expect(error.message).toContain('[[registry]] location = "127.0.0.2:5000" insecure = true');
+    expect(pullFailure('127.0.0.2:5000/dsim/mc:1', failure, { isPodman: false }).message).toBe(`Cannot pull image 127.0.0.2:5000/dsim/mc:1: ${failure}`);
   });
 });

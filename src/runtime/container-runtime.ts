@@ -156,7 +156,10 @@ export interface ContainerRuntime {
     reference: string,
     options?: { credentials?: RegistryCredentials; onProgress?: (progress: PullProgress) => void },
   ): Promise<void>;
-  /** Asks the engine to log in to the credentials' registry; resolves with the registry's refusal, if any. */
+  /**
+   * Asks the engine to log in to the credentials' registry; resolves with the registry's refusal, if any. An engine
+   * that cannot ask (Podman and a plain-HTTP registry) refuses nothing: the pull then judges the credentials.
+   */
   checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }>;
   /** The image as a `docker save` tar stream. */
   saveImage(reference: string): Promise<Readable>;

@@ -14,6 +14,8 @@ import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.
 import { splitLines } from '../util/split-lines.js';
 import { dockerArchiveNames, splitArchiveByMounts } from './podman-archives.js';
 import { podmanStartRefusal } from './podman-start-refusal.js';
+import { loginVerdict } from './login-verdict.js';
+import { pullFailure } from './pull-failure.js';
 import { ProcessNotStartedError } from './process-not-started-error.js';
 import { redactedSecret } from './redacted-secret.js';
 import type {
@@ -180,9 +182,7 @@ export class DockerodeRuntime implements ContainerRuntime {
     } catch (error) {
       this.fail(`pull image ${reference}`, error);
     }
-    if (failure !== undefined) {
-      throw new ImagePullError(reference, `Cannot pull image ${reference}: ${failure}`);
-    }
+    if (failure !== undefined) throw pullFailure(reference, failure, { isPodman: await this.isPodman(), ...(options.credentials ? { credentials: options.credentials } : {}) });
   }
 
   async checkAuth(credentials: RegistryCredentials): Promise<{ isAccepted: true } | { isAccepted: false; message: string }> {
@@ -191,13 +191,10 @@ export class DockerodeRuntime implements ContainerRuntime {
       await this.docker.checkAuth(credentials);
       return { isAccepted: true };
     } catch (error) {
-      const status = statusCodeOf(error);
-      // Engine 20.10 answers a refused login with 500 ("... failed with status: 401 Unauthorized"): a 500 counts as
-      // a refusal only when it says so; anything else is an engine failure.
       const message = engineMessage(error);
-      if (status === 401 || status === 403 || (status === 500 && /unauthori[sz]ed|denied|401|403|incorrect username or password/i.test(message))) {
-        return { isAccepted: false, message };
-      }
+      const verdict = loginVerdict(statusCodeOf(error), message, await this.isPodman());
+      if (verdict === 'refused') return { isAccepted: false, message };
+      if (verdict === 'no-verdict') return { isAccepted: true }; // not refused: the pull judges them (pullFailure)
       this.fail(`log in to ${credentials.serveraddress}`, error);
     }
   }
