@@ -1,6 +1,7 @@
 /**
  * The Slurm backend's translations, on their own: what `scontrol show job -o` says, the batch script and the
- * engine command line it runs, and the comment the orphan sweep reads back. The conformance suite runs the
+ * engine command line it runs, the comment the orphan sweep reads back, and how an attempt ended (its status
+ * file, else Slurm's final state: TIMEOUT, OUT_OF_MEMORY, NODE_FAIL...). The conformance suite runs the
  * backend itself against a real one-node cluster.
  */
 import { jest } from '@jest/globals';
@@ -12,6 +13,7 @@ import { batchScript, envFileText, runArgs } from '../../src/backends/slurm/batc
 import { shellQuote } from '../../src/util/shell-quote-word.js';
 import { parseJobLine, slurmCommands, type SlurmJobState } from '../../src/backends/slurm/slurm-commands.js';
 import { SlurmQueue } from '../../src/backends/slurm/slurm-queue.js';
+import { parseStatus, slurmAttemptEnd } from '../../src/backends/slurm/attempt-end.js';
 import { parseSlurmComment } from '../../src/backends/slurm/slurm-backend.js';
 import { DockerSimManager, LABELS, ValidationError } from '../../src/index.js';
 import { InMemoryRuntime } from '../../src/testing.js';
@@ -125,5 +127,46 @@ describe('Slurm settings are checked before anything is submitted', () => {
     expect(make({ backend: 'slurm', slurm: { partition: 'main; rm -rf /' } })).toThrow(ValidationError);
     expect(make({ backend: 'slurm', slurm: { engineCommand: [] } })).toThrow(expect.objectContaining({ field: 'slurm.engineCommand' }));
     expect(make({ backend: 'slurm', executionMode: 'pool' })).toThrow(expect.objectContaining({ field: 'executionMode' }));
+  });
+});
+
+describe('how an attempt ended: the batch script\'s status file, else Slurm\'s final state', () => {
+  const slurmState = (state: string, reason = 'None'): SlurmJobState => ({ id: '7', name: 'dsim-r-1-a', state, reason, exitCode: null, comment: '', submitTime: '', startTime: '' });
+  const end = (state: SlurmJobState | undefined, statusLine: string | undefined, isStopRequested = false) =>
+    slurmAttemptEnd({ state, status: statusLine === undefined ? undefined : parseStatus(statusLine), isStopRequested, slurmId: '7', jobName: 'a', logFile: '/data/job_a/log.txt' });
+
+  test('a status file gives the exit code; the engine\'s OOM flag or Slurm\'s OUT_OF_MEMORY marks an OOM kill', () => {
+    expect(end(slurmState('COMPLETED'), 'exit=0 state=0 oom=false stopped=0\n')).toEqual({ end: { exitCode: 0 }, isOomKilled: false });
+    expect(end(slurmState('FAILED'), 'exit=3 state=3 oom=false stopped=0\n')).toEqual({ end: { exitCode: 3 }, isOomKilled: false });
+    expect(end(slurmState('FAILED'), 'exit=137 state=137 oom=true stopped=0\n')).toEqual({ end: { exitCode: 137 }, isOomKilled: true });
+    expect(end(slurmState('OUT_OF_MEMORY'), 'exit=137 state=137 oom=false stopped=0\n')).toEqual({ end: { exitCode: 137 }, isOomKilled: true });
+    // A user the image lacks: the client says 125, the container's own code (126-128) says why.
+    expect(end(slurmState('FAILED'), 'exit=125 state=127 oom=false stopped=0\n').end).toEqual({ exitCode: 127 });
+  });
+
+  test('exit 125 with no container is the node\'s engine failing (lost, so retried), naming the job\'s log', () => {
+    expect(end(slurmState('FAILED'), 'exit=125 state=none oom=unknown stopped=0\n').end).toEqual({ exitCode: null, lostReason: expect.stringMatching(/could not run job a \(exit code 125, no container\): see \/data\/job_a\/log\.txt/) });
+  });
+
+  test("a script Slurm signalled: its TIMEOUT is a time-out; anything this run did not ask for is lost; this run's own stop is the exit", () => {
+    expect(end(slurmState('TIMEOUT'), 'exit=143 state=143 oom=false stopped=1\n').end).toEqual({ exitCode: 143, isTimedOut: true });
+    expect(end(slurmState('CANCELLED', 'None'), 'exit=143 state=143 oom=false stopped=1\n').end).toEqual({ exitCode: null, lostReason: expect.stringMatching(/stopped from outside this run \(CANCELLED \(None\)\)/) });
+    expect(end(slurmState('PREEMPTED'), 'exit=143 state=143 oom=false stopped=1\n').end).toEqual({ exitCode: null, lostReason: expect.stringMatching(/PREEMPTED/) });
+    expect(end(slurmState('CANCELLED'), 'exit=143 state=143 oom=false stopped=1\n', true).end).toEqual({ exitCode: 143 });
+  });
+
+  test('no status file: TIMEOUT, OUT_OF_MEMORY, and NODE_FAIL, BOOT_FAIL or a job the controller forgot as lost', () => {
+    expect(end(slurmState('TIMEOUT'), undefined)).toEqual({ end: { exitCode: null, isTimedOut: true }, isOomKilled: false });
+    expect(end(slurmState('OUT_OF_MEMORY'), undefined)).toEqual({ end: { exitCode: 137 }, isOomKilled: true });
+    for (const state of ['NODE_FAIL', 'BOOT_FAIL']) {
+      expect(end(slurmState(state, 'NodeDown'), undefined).end).toEqual({ exitCode: null, lostReason: expect.stringContaining(`ended as ${state} (NodeDown) before its container reported an exit`) });
+    }
+    expect(end(undefined, undefined).end).toEqual({ exitCode: null, lostReason: expect.stringContaining('no longer known to the controller') });
+    expect(end(slurmState('CANCELLED'), undefined, true).end).toEqual({ exitCode: null, lostReason: 'Slurm job 7 of job a was cancelled before its container reported an exit.' });
+  });
+
+  test('an incomplete or empty status line is no status', () => {
+    expect(parseStatus('exit=0 state=0 oo')).toBeUndefined();
+    expect(parseStatus('')).toBeUndefined();
   });
 });

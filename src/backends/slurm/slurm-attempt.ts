@@ -5,6 +5,7 @@ import type { PreparedJob } from '../../job/prepared-job.js';
 import type { AttemptOutcome } from '../backend.js';
 import { writeHostTemplates, writeTemplate } from '../host-templates.js';
 import type { AttemptDriver, AttemptEnd, LaunchedProcess } from '../run-attempt.js';
+import { parseStatus, slurmAttemptEnd, type AttemptStatus } from './attempt-end.js';
 import { batchScript, envFileText, runArgs, type AttemptFiles } from './batch-script.js';
 import { slurmCommands, type SlurmJobState } from './slurm-commands.js';
 import { isFinal, type SlurmQueue } from './slurm-queue.js';
@@ -45,23 +46,6 @@ function resourceArgs(job: PreparedJob): string[] {
   // Slurm's limit is the backstop: the manager stops the job at timeoutMs itself, gracefully.
   if (settings.timeoutMs !== undefined) args.push(`--time=${Math.ceil(settings.timeoutMs / 60_000) + 1}`);
   return args;
-}
-
-/** The status file the batch script writes last. */
-interface AttemptStatus {
-  /** The engine client's exit code: the container's, or 125 when the engine failed. */
-  clientExit: number;
-  /** The container's own exit code; undefined when no container was made. */
-  containerExit: number | undefined;
-  isOomKilled: boolean;
-  /** The script was signalled (a scancel, Slurm's time limit, a preemption). */
-  isSignalled: boolean;
-}
-
-function parseStatus(text: string): AttemptStatus | undefined {
-  const match = /exit=(\d+) state=(\S+) oom=(\S+) stopped=(\d)/.exec(text);
-  if (!match) return undefined;
-  return { clientExit: Number(match[1]), containerExit: /^\d+$/.test(match[2] as string) ? Number(match[2]) : undefined, isOomKilled: match[3] === 'true', isSignalled: match[4] === '1' };
 }
 
 /**
@@ -150,28 +134,9 @@ export function slurmAttempt(options: SlurmAttemptOptions): AttemptDriver {
           status = await readStatus();
         }
         await Promise.all([stdout.finish(), stderr.finish()]);
-        const what = state === undefined ? 'no longer known to the controller' : `${state.state} (${state.reason})`;
-        if (status !== undefined) {
-          isOomKilled = status.isOomKilled || state?.state === 'OUT_OF_MEMORY';
-          // Signalled by Slurm, not by this run: its time limit, or a scancel or preemption from outside.
-          if (status.isSignalled && !isStopRequested) {
-            if (state?.state === 'TIMEOUT') return { exitCode: status.clientExit, isTimedOut: true };
-            return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} was stopped from outside this run (${what}): cancelled by someone else, preempted, or its node went away.` };
-          }
-          if (status.clientExit === 125 && status.containerExit === undefined) {
-            return { exitCode: null, lostReason: `The node's container engine could not run job ${jobName} (exit code 125, no container): see ${path.join(job.outputDir, 'log.txt')} for its words; the image may be missing on that node.` };
-          }
-          // The engine could not start the process (a user the image lacks): the container's code says why (126-128).
-          const exitCode = status.clientExit === 125 && (status.containerExit ?? 0) >= 126 ? (status.containerExit as number) : status.clientExit;
-          return { exitCode };
-        }
-        if (state?.state === 'TIMEOUT') return { exitCode: null, isTimedOut: true };
-        if (state?.state === 'OUT_OF_MEMORY') {
-          isOomKilled = true;
-          return { exitCode: 137 };
-        }
-        if (state?.state === 'CANCELLED' && isStopRequested) return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} was cancelled before its container reported an exit.` };
-        return { exitCode: null, lostReason: `Slurm job ${id} of job ${jobName} ended as ${what} before its container reported an exit (a node failure, a preemption, or a scancel from outside).` };
+        const ending = slurmAttemptEnd({ state, status, isStopRequested, slurmId: id, jobName, logFile: path.join(job.outputDir, 'log.txt') });
+        isOomKilled = ending.isOomKilled;
+        return ending.end;
       })();
       return {
         id,
