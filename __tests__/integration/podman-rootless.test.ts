@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Docker from 'dockerode';
-import { LABELS } from '../../src/index.js';
+import { DockerodeRuntime, LABELS } from '../../src/index.js';
 import { engineAnswers, ensureTestImages, SHELL_IMAGE } from '../helpers/engine.js';
 
 const USER = process.env.DSIM_ROOTLESS_USER ?? 'dsim-rootless';
@@ -88,8 +88,10 @@ describeRootless('rootless Podman (an unprivileged user and that user\'s own ser
     );
     await chown(path.join(dir, 'sweep.yaml'), uid, gid);
     const run = dsimAsUser(['run', 'sweep.yaml', '--json'], dir);
-    expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
     const events = run.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { event: string; message?: string; summary?: { succeeded: number } });
+    // A failed job's event carries its reason: shown whole when the run does not succeed.
+    const failures = events.filter((e) => e.event === 'job:failed' || e.event === 'job:retrying');
+    expect({ code: run.code, stderr: run.stderr, failures }).toEqual({ code: 0, stderr: '', failures: [] });
     const warnings = events.filter((e) => e.event === 'run:warning').map((e) => e.message ?? '');
     expect(warnings.filter((w) => w.includes('rootless Podman on cgroup v1')).length).toBe(existsSync('/sys/fs/cgroup/cgroup.controllers') ? 0 : 1);
     const out = path.join(dir, 'out');
@@ -108,5 +110,25 @@ describeRootless('rootless Podman (an unprivileged user and that user\'s own ser
     const left = await (rootless as Docker).listContainers({ all: true, filters: { label: [LABELS.run] } });
     expect(left.map((c) => c.Names)).toEqual([]);
   }, 240_000);
-});
 
+  test('containers created all at once (a pool of workers, the slots of a sweep): every creation succeeds, the service stays up', async () => {
+    // Rootless Podman 4.x reads keep-id's subordinate ids through libsubid, which is not thread-safe: creations at
+    // the same moment made its service fail one ("keep-id requires additional UIDs", "no subgid ranges found")
+    // and then crash (SIGSEGV), every few hundred. The runtime creates keep-id containers one at a time.
+    const runtime = new DockerodeRuntime({ socketPath: socket as string });
+    const labels = { [LABELS.run]: `wide-${process.pid}` };
+    const failures: string[] = [];
+    try {
+      for (let round = 0; round < 40 && failures.length === 0; round++) {
+        const created = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => runtime.createContainer({ name: `dsim-wide-${process.pid}-${round}-${i}`, image: SHELL_IMAGE, cmd: ['-c', 'true'], env: {}, labels, binds: [] })));
+        for (const result of created) if (result.status === 'rejected') failures.push(String((result.reason as Error).message));
+        await Promise.all(created.map((result) => (result.status === 'fulfilled' ? runtime.remove(result.value) : undefined)));
+      }
+    } finally {
+      const left = await (rootless as Docker).listContainers({ all: true, filters: { label: [`${LABELS.run}=wide-${process.pid}`] } }).catch(() => []);
+      await Promise.all(left.map((c) => (rootless as Docker).getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    }
+    expect(failures.slice(0, 3)).toEqual([]);
+    expect(await engineAnswers(rootless as Docker)).toBe(true);
+  }, 240_000);
+});

@@ -12,6 +12,7 @@ import { watchContainerStats } from './dockerode-stats.js';
 import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
+import { oneAtATime } from '../util/one-at-a-time.js';
 import { dockerArchiveNames, splitArchiveByMounts } from './podman-archives.js';
 import { podmanStartRefusal } from './podman-start-refusal.js';
 import { loginVerdict } from './login-verdict.js';
@@ -54,6 +55,7 @@ export class DockerodeRuntime implements ContainerRuntime {
   /** The kernel's OOM records, for a local engine (the kernel of this host is its kernel). */
   private readonly kernelOom: KernelOomRecords | undefined;
   private readonly stdinExecs = new Set<string>(); // created with `stdin`, until they start
+  private readonly keepIdCreates = oneAtATime();
 
   constructor(connection?: DockerConnection) {
     if (connection === undefined && !process.env.DOCKER_HOST) {
@@ -259,7 +261,9 @@ export class DockerodeRuntime implements ContainerRuntime {
       // Rootless Podman maps container uids into the user's subordinate range: keep-id maps the caller's uid to
       // itself, so a job running as the caller writes the mounted job folder and leaves files the caller owns.
       const keepsId = (await this.isPodman()) && (await this.features()).rootless;
-      const container = await this.docker.createContainer({
+      // Podman 4.x reads keep-id's subordinate ids through libsubid, not thread-safe: concurrent creations crash it.
+      const create = (options: Docker.ContainerCreateOptions): Promise<Docker.Container> => (keepsId ? this.keepIdCreates(() => this.docker.createContainer(options)) : this.docker.createContainer(options));
+      const container = await create({
         name: spec.name,
         Image: spec.image,
         ...(spec.cmd === undefined ? {} : { Cmd: spec.cmd }),
