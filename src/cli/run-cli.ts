@@ -144,8 +144,10 @@ async function runCommand(args: string[], out: Out): Promise<number> {
     }
     if (sourceError) return reportError(sourceError, json, out);
     if (!json) {
+      // A run that stopped early never read the rest of the sweep: those jobs are counted, not left out.
+      const notReached = Math.max(0, sweep.jobs.count - summary.total);
       out.stderr.write(
-        `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped of ${summary.total} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}${
+        `${summary.succeeded} succeeded, ${summary.failed} failed, ${summary.cancelled} cancelled, ${summary.skipped} skipped${notReached > 0 ? `, ${notReached} not reached` : ''} of ${summary.total + notReached} in ${(summary.durationMs / 1000).toFixed(1)} s; outputs in ${manager.config.dataDirectory}${
           summary.withoutOutputCount > 0 ? `; ${summary.withoutOutputCount} left nothing in their output folder (${summary.withoutOutput.slice(0, 5).join(', ')}${summary.withoutOutputCount > 5 ? ', ...' : ''})` : ''
         }\n`,
       );
