@@ -13,6 +13,7 @@ import { dockerodeSwarm } from './dockerode-swarm.js';
 import { engineMessage, mapEngineError, statusCodeOf } from './map-engine-error.js';
 import { splitLines } from '../util/split-lines.js';
 import { oneAtATime } from '../util/one-at-a-time.js';
+import { containerCreateOptions } from './container-create-options.js';
 import { dockerArchiveNames, splitArchiveByMounts } from './podman-archives.js';
 import { podmanStartRefusal } from './podman-start-refusal.js';
 import { loginVerdict } from './login-verdict.js';
@@ -261,42 +262,10 @@ export class DockerodeRuntime implements ContainerRuntime {
       // Rootless Podman maps container uids into the user's subordinate range: keep-id maps the caller's uid to
       // itself, so a job running as the caller writes the mounted job folder and leaves files the caller owns.
       const keepsId = (await this.isPodman()) && (await this.features()).rootless;
-      // Podman 4.x reads keep-id's subordinate ids through libsubid, not thread-safe: concurrent creations crash it.
-      const create = (options: Docker.ContainerCreateOptions): Promise<Docker.Container> => (keepsId ? this.keepIdCreates(() => this.docker.createContainer(options)) : this.docker.createContainer(options));
-      const container = await create({
-        name: spec.name,
-        Image: spec.image,
-        ...(spec.cmd === undefined ? {} : { Cmd: spec.cmd }),
-        ...(spec.entrypoint === undefined ? {} : { Entrypoint: spec.entrypoint }),
-        Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-        ...(spec.workingDir === undefined ? {} : { WorkingDir: spec.workingDir }),
-        ...(spec.user === undefined ? {} : { User: spec.user }),
-        Labels: spec.labels,
-        ...(spec.volumes?.length ? { Volumes: Object.fromEntries(spec.volumes.map((v) => [v, {}])) } : {}),
-        Tty: false,
-        OpenStdin: false,
-        AttachStdin: false,
-        AttachStdout: true,
-        AttachStderr: true,
-        HostConfig: {
-          ...(keepsId ? { UsernsMode: 'keep-id' } : {}),
-          Binds: spec.binds.map((b) => `${b.hostPath}:${b.containerPath}:${b.isReadOnly ? 'ro' : 'rw'}`),
-          ...(spec.networkMode === undefined ? {} : { NetworkMode: spec.networkMode }),
-          ...(spec.nanoCpus === undefined ? {} : { NanoCpus: spec.nanoCpus }),
-          ...(spec.memoryBytes === undefined ? {} : { Memory: spec.memoryBytes }),
-          ...(spec.gpus === undefined
-            ? {}
-            : { DeviceRequests: [{ Driver: '', Count: spec.gpus === 'all' ? -1 : spec.gpus, Capabilities: [['gpu']] }] }),
-          ...(spec.readOnlyRootfs ? { ReadonlyRootfs: true } : {}),
-          ...(spec.capDrop?.length ? { CapDrop: spec.capDrop } : {}),
-          ...(spec.capAdd?.length ? { CapAdd: spec.capAdd } : {}),
-          ...(spec.noNewPrivileges ? { SecurityOpt: ['no-new-privileges'] } : {}),
-          ...(spec.pidsLimit === undefined ? {} : { PidsLimit: spec.pidsLimit }),
-          ...(spec.init ? { Init: true } : {}),
-          // Writable by the job's (possibly unprivileged) user, like a fresh /tmp.
-          ...(spec.tmpfs?.length ? { Tmpfs: Object.fromEntries(spec.tmpfs.map((p) => [p, 'rw,nosuid,nodev,mode=1777'])) } : {}),
-        },
-      });
+      const options = containerCreateOptions(spec, { keepsId });
+      // Podman 4.x reads keep-id's subordinate ids through libsubid, which is not thread-safe: creations at the
+      // same moment fail ("keep-id requires additional UIDs") or crash its service. They go one at a time.
+      const container = keepsId ? await this.keepIdCreates(() => this.docker.createContainer(options)) : await this.docker.createContainer(options);
       return container.id;
     } catch (error) {
       if (statusCodeOf(error) === 404) {
