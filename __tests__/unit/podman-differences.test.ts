@@ -12,6 +12,7 @@ import { dockerArchiveNames, splitArchiveByMounts } from '../../src/runtime/podm
 import { podmanStartRefusal } from '../../src/runtime/podman-start-refusal.js';
 import { loginVerdict } from '../../src/runtime/login-verdict.js';
 import { pullFailure } from '../../src/runtime/pull-failure.js';
+import { oneAtATime } from '../../src/util/one-at-a-time.js';
 import { ImagePullError, RegistryAuthError } from '../../src/index.js';
 
 interface Entry {
@@ -142,5 +143,30 @@ describe('a plain-HTTP registry: Podman\'s login has no verdict, its pull has on
     expect(error).toBeInstanceOf(ImagePullError);
     expect(error.message).toContain('[[registry]] location = "127.0.0.2:5000" insecure = true');
     expect(pullFailure('127.0.0.2:5000/dsim/mc:1', failure, { isPodman: false }).message).toBe(`Cannot pull image 127.0.0.2:5000/dsim/mc:1: ${failure}`);
+  });
+});
+
+describe("rootless Podman's creations go one at a time (its libsubid is not thread-safe)", () => {
+  test('a task starts only when the one before it settled, in the order given; a rejection stops only its own call', async () => {
+    const gate = oneAtATime();
+    const log: string[] = [];
+    const releases: Array<() => void> = [];
+    const task = (name: string, fails = false) => () =>
+      new Promise<string>((resolve, reject) => {
+        log.push(`start ${name}`);
+        releases.push(() => (fails ? reject(new Error(`${name} failed`)) : resolve(name)));
+      });
+    const calls = [gate(task('a', true)), gate(task('b')), gate(task('c'))];
+    const settled = Promise.allSettled(calls);
+    const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    await tick();
+    expect(log).toEqual(['start a']);
+    releases[0]?.();
+    await tick();
+    expect(log).toEqual(['start a', 'start b']);
+    releases[1]?.();
+    await tick();
+    releases[2]?.();
+    expect((await settled).map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).message))).toEqual(['a failed', 'b', 'c']);
   });
 });
