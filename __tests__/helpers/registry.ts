@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { CustomRegistryAuthenticator, DockerSimManager, type DockerSimManagerOptions, type RunSummary } from '../../src/index.js';
 import { registryAuthHeader } from '../../src/runtime/dockerode-runtime.js';
 import { docker } from './engine.js';
 
@@ -138,6 +139,22 @@ export async function pushImage(
     if (!options.keepLocalTag) await docker.getImage(reference).remove({ noprune: true }).catch(() => undefined);
   }
   return reference;
+}
+
+/**
+ * Runs four Monte Carlo jobs of `image` with `pullPolicy: 'always'` and a CustomRegistryAuthenticator holding the
+ * registry's credentials, in this process; resolves with the summary and what the pull reported on the way.
+ */
+export async function runPullingSweep(options: { image: string; registry: TestRegistry; dataDirectory: string; maxWorkers: number; docker?: DockerSimManagerOptions['docker'] }): Promise<{ summary: RunSummary; progress: string[]; ready: boolean[] }> {
+  const { registry } = options;
+  const auth = new CustomRegistryAuthenticator({ registry: registry.host, username: registry.username, password: registry.password });
+  const manager = new DockerSimManager({ image: options.image, pullPolicy: 'always', dataDirectory: options.dataDirectory, maxWorkers: options.maxWorkers, auth, ...(options.docker ? { docker: options.docker } : {}) });
+  for (let i = 1; i <= 4; i++) manager.addSimJob({ name: `R${i}`, command: `-o /mnt/data -r ${i} -i 50` });
+  const progress: string[] = [];
+  const ready: boolean[] = [];
+  manager.on('image:pull-progress', ({ status }) => progress.push(status));
+  manager.on('image:ready', ({ wasPulled }) => ready.push(wasPulled));
+  return { summary: await manager.startComputation(), progress, ready };
 }
 
 /** The registry's own digest of a tag (what `docker pull` would pin to). */

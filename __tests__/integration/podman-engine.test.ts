@@ -25,7 +25,7 @@ import { JSON_EVENT_NAMES } from '../../src/cli/json-events.js';
 import { buildImage } from '../../examples/images.js';
 import { dsim } from '../helpers/cli.js';
 import { MONTE_CARLO, PODMAN_SOCKET, SHELL_IMAGE, describePodman, docker, packageContainers, podman, useEngineSuite } from '../helpers/engine.js';
-import { pushImage, registryDigest, runAuthenticatedSweep, secretForms, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { pushImage, registryDigest, runAuthenticatedSweep, runPullingSweep, secretForms, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 /** How a library user points the package at rootful Podman. */
 const PODMAN = { socketPath: PODMAN_SOCKET };
@@ -173,14 +173,7 @@ describePodman('rootful Podman as the engine: bundles, registry credentials, dsi
     });
 
     test("pullPolicy 'always' with CustomRegistryAuthenticator: Podman pulls it once and the registry's digest is recorded", async () => {
-      const auth = new CustomRegistryAuthenticator({ registry: registry.host, username: registry.username, password: registry.password });
-      const manager = new DockerSimManager({ image: reference, pullPolicy: 'always', dataDirectory: data.dir, maxWorkers: 2, auth, docker: PODMAN });
-      for (let i = 1; i <= 4; i++) manager.addSimJob({ name: `R${i}`, command: `-o /mnt/data -r ${i} -i 50` });
-      const progress: string[] = [];
-      const ready: boolean[] = [];
-      manager.on('image:pull-progress', ({ status }) => progress.push(status));
-      manager.on('image:ready', ({ wasPulled }) => ready.push(wasPulled));
-      const summary = await manager.startComputation();
+      const { summary, progress, ready } = await runPullingSweep({ image: reference, registry, dataDirectory: data.dir, maxWorkers: 2, docker: PODMAN });
 
       expect(summary.succeeded).toBe(4);
       expect(ready).toEqual([true]); // one pull for the whole run

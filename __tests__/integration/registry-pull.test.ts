@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { CustomRegistryAuthenticator, DockerSimManager, ImagePullError, RegistryAuthError } from '../../src/index.js';
-import { pushImage, registryDigest, runAuthenticatedSweep, secretForms, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { pushImage, registryDigest, runAuthenticatedSweep, runPullingSweep, secretForms, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { MONTE_CARLO, describeEngine, docker, packageContainers, useEngineSuite } from '../helpers/engine.js';
 
 describeEngine('pulling from a real registry with credentials', () => {
@@ -20,14 +20,7 @@ describeEngine('pulling from a real registry with credentials', () => {
 
   test("pullPolicy 'always' with CustomRegistryAuthenticator: pulled once, progress seen, the registry's digest recorded", async () => {
     await docker.getImage(reference).remove().catch(() => undefined);
-    const auth = new CustomRegistryAuthenticator({ registry: registry.host, username: registry.username, password: registry.password });
-    const manager = new DockerSimManager({ image: reference, pullPolicy: 'always', dataDirectory: data.dir, maxWorkers: 3, auth });
-    for (let i = 1; i <= 4; i++) manager.addSimJob({ name: `R${i}`, command: `-o /mnt/data -r ${i} -i 50` });
-    const progress: string[] = [];
-    const ready: boolean[] = [];
-    manager.on('image:pull-progress', ({ status }) => progress.push(status));
-    manager.on('image:ready', ({ wasPulled }) => ready.push(wasPulled));
-    const summary = await manager.startComputation();
+    const { summary, progress, ready } = await runPullingSweep({ image: reference, registry, dataDirectory: data.dir, maxWorkers: 3 });
     expect(summary.succeeded).toBe(4);
     expect(ready).toEqual([true]);
     expect(progress.length).toBeGreaterThan(0);
