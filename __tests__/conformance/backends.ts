@@ -210,10 +210,17 @@ const TEMPLATE_THROUGH_A_FILE: EngineFault = {
 
 let swarmInitializedHere = false;
 
-/**
- * Rootful Podman through its Docker-compatible socket (scripts/podman-service.sh starts the service; .ci/run
- * does). Without it the Podman scenarios are skipped on a developer's machine and fail under CI=true.
- */
+/** What a fresh container per attempt guarantees on Docker (Podman and the Slurm backend differ from it in places). */
+const CONTAINER_CAPABILITIES: Capabilities = {
+  settings: { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' },
+  engineFault: TEMPLATE_THROUGH_A_FILE,
+  interrupt: 'kill-driver',
+  memoryLimits: true,
+  knowsOomKills: true,
+  measuresUsage: true,
+  checksUsers: true,
+};
+
 /** What the pool guarantees, with its resident runner or an exec per job, on Docker and on Podman. */
 const POOL_CAPABILITIES: Capabilities = {
   settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' },
@@ -225,22 +232,12 @@ const POOL_CAPABILITIES: Capabilities = {
   checksUsers: true,
 };
 
+/**
+ * Rootful Podman through its Docker-compatible socket (scripts/podman-service.sh starts the service; .ci/run
+ * does). Without it the Podman scenarios are skipped on a developer's machine and fail under CI=true.
+ */
 const PODMAN_BACKENDS: readonly Backend[] = [
-  engine(
-    'podman container',
-    {},
-    {
-      settings: { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' },
-      engineFault: TEMPLATE_THROUGH_A_FILE,
-      interrupt: 'kill-driver',
-      memoryLimits: true,
-      knowsOomKills: PODMAN_FLAGS_OOM_KILLS,
-      measuresUsage: true,
-      checksUsers: true,
-    },
-    {},
-    PODMAN,
-  ),
+  engine('podman container', {}, { ...CONTAINER_CAPABILITIES, knowsOomKills: PODMAN_FLAGS_OOM_KILLS }, {}, PODMAN),
   engine('podman pool', { executionMode: 'pool' }, POOL_CAPABILITIES, {}, PODMAN),
 ];
 
@@ -254,6 +251,7 @@ function slurmBackend(): Backend {
     'slurm',
     { backend: 'slurm' },
     {
+      ...CONTAINER_CAPABILITIES,
       settings: { collect: 'refused', outputMode: 'refused', network: 'supported', memory: 'supported' },
       // A node failure cannot be staged on one node; what the cluster does fail with is a job cancelled from
       // outside (an administrator's scancel) while its first attempt runs: an engine error, retried.
@@ -264,11 +262,7 @@ function slurmBackend(): Backend {
         },
         isTransient: true,
       },
-      interrupt: 'kill-driver',
-      memoryLimits: true,
-      knowsOomKills: true,
       measuresUsage: false,
-      checksUsers: true,
     },
     { setup: async () => requireSlurm() },
   );
@@ -292,15 +286,7 @@ function slurmBackend(): Backend {
 export const BACKENDS: readonly Backend[] = [
   inMemory('in-memory container', { executionMode: 'container' }, { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' }),
   inMemory('in-memory pool', { executionMode: 'pool' }, { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'refused' }),
-  engine('engine container', {}, {
-    settings: { collect: 'supported', outputMode: 'supported', network: 'supported', memory: 'supported' },
-    engineFault: TEMPLATE_THROUGH_A_FILE,
-    interrupt: 'kill-driver',
-    memoryLimits: true,
-    knowsOomKills: true,
-    measuresUsage: true,
-    checksUsers: true,
-  }),
+  engine('engine container', {}, CONTAINER_CAPABILITIES),
   engine('engine pool', { executionMode: 'pool' }, POOL_CAPABILITIES),
   // The pool without its resident runner: one exec per job, as with images or runtimes the runner cannot use.
   engine('engine pool, an exec per job', { executionMode: 'pool', residentRunner: false }, POOL_CAPABILITIES),
@@ -308,6 +294,7 @@ export const BACKENDS: readonly Backend[] = [
     'engine swarm',
     { backend: 'swarm' },
     {
+      ...CONTAINER_CAPABILITIES,
       settings: { collect: 'refused', outputMode: 'refused', network: 'refused', memory: 'supported' },
       // Swarm takes templates outside the mount path as configs and mounts a config even over a file (the job
       // then cannot exec: exit 127), so the template fault is no engine error here. What the swarm does fail
@@ -319,11 +306,6 @@ export const BACKENDS: readonly Backend[] = [
         },
         isTransient: true,
       },
-      interrupt: 'kill-driver',
-      memoryLimits: true,
-      knowsOomKills: true,
-      measuresUsage: true,
-      checksUsers: true,
     },
     {
       setup: async () => {
