@@ -115,14 +115,15 @@ describeRootless('rootless Podman (an unprivileged user and that user\'s own ser
     // Rootless Podman 4.x reads keep-id's subordinate ids through libsubid, which is not thread-safe: creations at
     // the same moment made its service fail one ("keep-id requires additional UIDs", "no subgid ranges found")
     // and then crash (SIGSEGV), every few hundred. The runtime creates keep-id containers one at a time.
-    const runtime = new DockerodeRuntime({ socketPath: socket as string });
+    // Two runtimes, as two managers of one process would have: the gate is the service's, not a runtime's.
+    const runtimes = [new DockerodeRuntime({ socketPath: socket as string }), new DockerodeRuntime({ socketPath: socket as string })];
     const labels = { [LABELS.run]: `wide-${process.pid}` };
     const failures: string[] = [];
     try {
       for (let round = 0; round < 40 && failures.length === 0; round++) {
-        const created = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => runtime.createContainer({ name: `dsim-wide-${process.pid}-${round}-${i}`, image: SHELL_IMAGE, cmd: ['-c', 'true'], env: {}, labels, binds: [] })));
+        const created = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => (runtimes[i % 2] as DockerodeRuntime).createContainer({ name: `dsim-wide-${process.pid}-${round}-${i}`, image: SHELL_IMAGE, cmd: ['-c', 'true'], env: {}, labels, binds: [] })));
         for (const result of created) if (result.status === 'rejected') failures.push(String((result.reason as Error).message));
-        await Promise.all(created.map((result) => (result.status === 'fulfilled' ? runtime.remove(result.value) : undefined)));
+        await Promise.all(created.map((result) => (result.status === 'fulfilled' ? runtimes[0]?.remove(result.value) : undefined)));
       }
     } finally {
       const left = await (rootless as Docker).listContainers({ all: true, filters: { label: [`${LABELS.run}=wide-${process.pid}`] } }).catch(() => []);

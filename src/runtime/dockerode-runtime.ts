@@ -44,6 +44,14 @@ export type DockerConnection = Docker | Docker.DockerOptions;
  * The Docker Engine through dockerode. Every failure is mapped to `DockerUnavailableError`,
  * `ImageNotFoundError` or `EngineError`; no dockerode type crosses this class's boundary.
  */
+/** The one-at-a-time gate of keep-id creations of each rootless Podman service (by endpoint) in this process. */
+const keepIdGates = new Map<string, ReturnType<typeof oneAtATime>>();
+function keepIdCreates(endpoint: string): ReturnType<typeof oneAtATime> {
+  let gate = keepIdGates.get(endpoint);
+  if (gate === undefined) keepIdGates.set(endpoint, (gate = oneAtATime()));
+  return gate;
+}
+
 export class DockerodeRuntime implements ContainerRuntime {
   readonly endpoint: string;
   readonly isLocal: boolean;
@@ -56,7 +64,6 @@ export class DockerodeRuntime implements ContainerRuntime {
   /** The kernel's OOM records, for a local engine (the kernel of this host is its kernel). */
   private readonly kernelOom: KernelOomRecords | undefined;
   private readonly stdinExecs = new Set<string>(); // created with `stdin`, until they start
-  private readonly keepIdCreates = oneAtATime();
 
   constructor(connection?: DockerConnection) {
     if (connection === undefined && !process.env.DOCKER_HOST) {
@@ -264,8 +271,9 @@ export class DockerodeRuntime implements ContainerRuntime {
       const keepsId = (await this.isPodman()) && (await this.features()).rootless;
       const options = containerCreateOptions(spec, { keepsId });
       // Podman 4.x reads keep-id's subordinate ids through libsubid, which is not thread-safe: creations at the
-      // same moment fail ("keep-id requires additional UIDs") or crash its service. They go one at a time.
-      const container = keepsId ? await this.keepIdCreates(() => this.docker.createContainer(options)) : await this.docker.createContainer(options);
+      // same moment fail ("keep-id requires additional UIDs") or crash its service. They go one at a time per
+      // service, whichever runtime of this process asks.
+      const container = keepsId ? await keepIdCreates(this.endpoint)(() => this.docker.createContainer(options)) : await this.docker.createContainer(options);
       return container.id;
     } catch (error) {
       if (statusCodeOf(error) === 404) {
