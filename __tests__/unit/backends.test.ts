@@ -169,4 +169,21 @@ describe('the attempt skeleton classifies every backend the same way', () => {
     expect(outcome.error?.message).toBe('Job J failed to create the service: name must be valid as a DNS name component');
     expect(d.released).toEqual([false]);
   });
+
+  test('a process whose end cannot be learned (its service removed from outside) is an EngineError, and its output and usage streams are let go', async () => {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let usageStops = 0;
+    const d = driver({ exitCode: 0 });
+    d.launch = async () => {
+      stdout.write('working\n');
+      // A followed log of a service that is gone never ends on its own; only closing it lets the process exit.
+      const ended = new Promise<AttemptEnd>((_, reject) => setImmediate(() => reject(new Error('service p1 not found'))));
+      return { id: 'p1', output: { stdout, stderr, close: () => [stdout, stderr].forEach((s) => s.destroy()) }, ended, drainMs: 1000, usage: { stop: async () => void (usageStops += 1) } };
+    };
+    const outcome = await runAttempt(d, context());
+    expect(outcome.error).toMatchObject({ code: 'E_ENGINE', operation: 'wait for the job to end' });
+    expect({ stdout: stdout.destroyed, stderr: stderr.destroyed, usageStops }).toEqual({ stdout: true, stderr: true, usageStops: 1 });
+    expect(await readFile(path.join(dir, 'log.txt'), 'utf8')).toBe('working\n');
+  });
 });

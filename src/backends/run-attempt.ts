@@ -146,6 +146,8 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
   let usage: ResourceUsage | undefined;
   let queuedMs: number | undefined;
   let sink: LogSink | undefined;
+  // The launched process's streams until they are let go: an attempt that fails before that closes them here.
+  let live: Pick<LaunchedProcess, 'output' | 'usage'> | undefined;
   let stage = 'prepare the job';
   const outcome = (status: AttemptOutcome['status'], error?: DockerSimError): AttemptOutcome => ({
     status,
@@ -167,6 +169,7 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     const launched = await driver.launch((what) => {
       stage = what;
     });
+    live = launched;
     id = launched.id;
     queuedMs = launched.queuedMs;
     startedAt = new Date();
@@ -190,8 +193,10 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     }
     exitCode = end.exitCode;
     usage = await launched.usage?.stop().catch(() => undefined);
+    live = { output: launched.output };
     stage = 'collect the logs';
     await drain(launched, followed, logSink);
+    live = undefined;
     await logSink.close();
     sink = undefined;
 
@@ -232,6 +237,12 @@ export async function runAttempt(driver: AttemptDriver, context: AttemptContext)
     result = await attempt();
   } catch (error) {
     result = signal.aborted ? cancelled() : outcome('failed', asJobError(error, jobName, stage));
+  }
+  if (live) {
+    // It failed while it ran (say, its service was removed from outside): a followed log or a statistics
+    // stream would otherwise stay open, and with it the caller's process.
+    live.output.close();
+    await live.usage?.stop().catch(() => undefined);
   }
   if (sink) await sink.close().catch(() => undefined);
   try {
